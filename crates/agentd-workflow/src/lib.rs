@@ -1,0 +1,2 @@
+//! The agentd workflow model.
+pub mod schedule;
