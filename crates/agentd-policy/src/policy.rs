@@ -263,7 +263,8 @@ impl Policy {
     }
 
     /// The restricted-address rule (§3.5 "Restricted addresses and DNS" step 2), given every
-    /// address the host resolved to (an IP literal resolves to itself).
+    /// address the host resolved to. An IP-literal host is always judged as resolving to itself,
+    /// even when `resolved` omits it.
     ///
     /// If any address is restricted, the request is allowed only when a pattern that matches the
     /// URL names its host exactly (no `*` in the host, not the pattern `*`). Allow-everything mode
@@ -276,7 +277,13 @@ impl Policy {
         let Some(rules) = &self.rules else {
             return Decision::allow(Family::Http, None, ALLOW_ALL_REASON);
         };
-        let Some(restricted) = resolved.iter().copied().find(|ip| is_restricted(*ip)) else {
+        // An IP literal resolves to itself, whether or not the caller listed it.
+        let Some(restricted) = url
+            .ip_literal()
+            .into_iter()
+            .chain(resolved.iter().copied())
+            .find(|ip| is_restricted(*ip))
+        else {
             return Decision::allow(Family::Http, None, "no restricted address");
         };
         let exact = rules
