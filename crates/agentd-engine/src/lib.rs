@@ -1,0 +1,158 @@
+//! The agentd engine: walks a validated [`Workflow`] one node at a time, choosing edges,
+//! retrying, enforcing the run deadline and budgets, and producing the outcome and run record.
+//!
+//! Architecture invariants:
+//! - only a validated `Workflow` reaches the engine (the type makes it so);
+//! - the engine, not the node, picks the next edge: handlers return a value and a label;
+//! - handlers reach the outside world only through `agentd-tools`, which asks policy first.
+
+pub mod audit;
+pub mod documents;
+pub mod error;
+pub mod ids;
+mod nodes;
+mod run;
+pub mod secrets;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentd_policy::Policy;
+use agentd_workflow::Workflow;
+use serde_json::Value;
+pub use tokio_util::sync::CancellationToken;
+
+pub use documents::*;
+pub use error::{Category, NodeError};
+
+/// Why an engine could not be built (startup errors, exit 5).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The `[policy]` table failed to compile.
+    #[error("policy: {0}")]
+    Policy(#[from] agentd_policy::PolicyError),
+}
+
+/// Per-run limits from `[budget]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// `max_fs_write_mb` in bytes.
+    pub max_fs_write_bytes: Option<u64>,
+    /// `max_llm_tokens`.
+    pub max_llm_tokens: Option<u64>,
+}
+
+/// Everything a run needs besides the workflow.
+pub struct EngineOptions {
+    /// Process working directory (relative paths and patterns are resolved against it).
+    pub cwd: PathBuf,
+    /// Audit sink.
+    pub audit: Arc<dyn audit::AuditSink>,
+}
+
+/// A workflow ready to run: compiled policy, limits, and the graph.
+pub struct Engine {
+    workflow: Arc<Workflow>,
+    policy: Policy,
+    cwd: PathBuf,
+    secret_backed_env: BTreeSet<String>,
+    limits: RunLimits,
+    audit: Arc<dyn audit::AuditSink>,
+}
+
+/// One run to execute.
+pub struct RunRequest {
+    /// Start-node name.
+    pub start: String,
+    /// Raw trigger input.
+    pub input: Value,
+    /// Trigger kind (`manual`, `http`, `event`).
+    pub trigger_kind: String,
+    /// Effective run timeout.
+    pub timeout: Duration,
+    /// Skip side effects.
+    pub dry_run: bool,
+    /// Cancels the run (signals); the run then ends errored with the cancel reason.
+    pub cancel: Cancel,
+}
+
+/// A cancellation handle with the reason the run reports (`interrupted by signal SIGINT`).
+#[derive(Clone, Default)]
+pub struct Cancel {
+    /// Fires when the run must stop.
+    pub token: CancellationToken,
+    reason: Arc<std::sync::OnceLock<String>>,
+}
+
+impl Cancel {
+    /// Cancels with a reason (the first reason wins).
+    pub fn cancel(&self, reason: impl Into<String>) {
+        let _ = self.reason.set(reason.into());
+        self.token.cancel();
+    }
+
+    /// The reason given to [`Cancel::cancel`].
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.get().map(String::as_str)
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The run record.
+    pub record: RunRecord,
+}
+
+impl Engine {
+    /// Builds an engine: compiles policy against the working directory and reads the budgets.
+    pub fn build(workflow: Arc<Workflow>, options: EngineOptions) -> Result<Engine, BuildError> {
+        let policy = Policy::compile(workflow.environment.policy.as_ref(), &options.cwd)?;
+        let budget = workflow.environment.budget.clone().unwrap_or_default();
+        let mib = |v: Option<u64>| v.filter(|&v| v > 0).map(|v| v.saturating_mul(1_048_576));
+        let limits = RunLimits {
+            max_fs_write_bytes: mib(budget.max_fs_write_mb),
+            max_llm_tokens: budget.max_llm_tokens.filter(|&v| v > 0),
+        };
+        if policy.is_allow_all() {
+            options.audit.emit(audit::Level::Warn, "policy.allow_all", serde_json::json!({"workflow": workflow.name}));
+        }
+        Ok(Engine {
+            secret_backed_env: secrets::secret_backed_env_names(&workflow),
+            workflow,
+            policy,
+            cwd: options.cwd,
+            limits,
+            audit: options.audit,
+        })
+    }
+
+    /// The workflow this engine runs.
+    pub fn workflow(&self) -> &Arc<Workflow> {
+        &self.workflow
+    }
+
+    /// Executes one run to its end. Never panics on workflow or input content.
+    pub async fn run(&self, request: RunRequest) -> RunResult {
+        run::execute(self, request).await
+    }
+}
+
+/// The `trigger` context value for a raw input (03 §6.2).
+pub fn trigger_value(kind: &str, input: &Value) -> Value {
+    match input {
+        Value::Object(fields) => {
+            let mut object = serde_json::Map::with_capacity(fields.len() + 1);
+            object.insert("kind".to_string(), Value::String(kind.to_string()));
+            for (k, v) in fields {
+                object.insert(k.clone(), v.clone());
+            }
+            Value::Object(object)
+        }
+        other => serde_json::json!({"kind": kind, "input": other}),
+    }
+}
