@@ -39,7 +39,9 @@ impl RunState<'_> {
         if key == "trigger" {
             return Some(&self.trigger);
         }
-        self.workflow.index_of(key).and_then(|i| self.outputs[i].as_ref())
+        self.workflow
+            .index_of(key)
+            .and_then(|i| self.outputs[i].as_ref())
     }
 }
 
@@ -58,7 +60,10 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     let started_wall = jiff::Timestamp::now();
     let started = Instant::now();
     let execution_id = crate::ids::next_execution_id();
-    let mut cost = Cost { workflow_starts: 1, ..Cost::default() };
+    let mut cost = Cost {
+        workflow_starts: 1,
+        ..Cost::default()
+    };
     let mut trace: Vec<TraceEntry> = Vec::new();
     let mut reply: Option<HttpReply> = None;
     let mut dead_end = false;
@@ -70,7 +75,11 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         }
         fields
     };
-    audit.emit(Level::Info, "workflow.started", run_fields(json!({"start_node": request.start, "trigger_kind": request.trigger_kind})));
+    audit.emit(
+        Level::Info,
+        "workflow.started",
+        run_fields(json!({"start_node": request.start, "trigger_kind": request.trigger_kind})),
+    );
 
     let mut state = RunState {
         workflow,
@@ -86,7 +95,11 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     let outcome = 'walk: {
         let Some(start) = workflow.start(&request.start) else {
             break 'walk Outcome::Errored {
-                reason: NodeError::workflow(&workflow.name, format_args!("unknown start node `{}`", request.start)).text,
+                reason: NodeError::workflow(
+                    &workflow.name,
+                    format_args!("unknown start node `{}`", request.start),
+                )
+                .text,
                 last_node: None,
             };
         };
@@ -94,7 +107,10 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             break 'walk Outcome::Errored {
                 reason: NodeError::workflow(
                     &workflow.name,
-                    format_args!("start node `{}` has no unambiguous entry node (declare `entry_node`)", start.name),
+                    format_args!(
+                        "start node `{}` has no unambiguous entry node (declare `entry_node`)",
+                        start.name
+                    ),
                 )
                 .text,
                 last_node: None,
@@ -111,11 +127,17 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                 };
             }
             if request.cancel.token.is_cancelled() {
-                break 'walk cancelled(&request.cancel, last_ran.map(|i| workflow.nodes[i].id.clone()));
+                break 'walk cancelled(
+                    &request.cancel,
+                    last_ran.map(|i| workflow.nodes[i].id.clone()),
+                );
             }
             let now = Instant::now();
             if now >= state.deadline {
-                break 'walk Outcome::TimedOut { elapsed_ms: millis(now - started), last_node: last_ran.map(|i| workflow.nodes[i].id.clone()) };
+                break 'walk Outcome::TimedOut {
+                    elapsed_ms: millis(now - started),
+                    last_node: last_ran.map(|i| workflow.nodes[i].id.clone()),
+                };
             }
             steps += 1;
             let node = &workflow.nodes[current];
@@ -133,11 +155,24 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                 );
                 cost.node_executions += 1;
                 cost.node_failures += 1;
-                trace.push(entry(node, "error", None, Value::Null, 0, None, Some(error.text.clone()), started_at));
-                break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                trace.push(entry(
+                    node,
+                    "error",
+                    None,
+                    Value::Null,
+                    0,
+                    None,
+                    Some(error.text.clone()),
+                    started_at,
+                ));
+                break 'walk Outcome::Errored {
+                    reason: error.text,
+                    last_node: Some(node.id.clone()),
+                };
             }
 
-            let (attempted, attempts) = attempt_with_retry(engine, &mut state, node, &request.cancel.token).await;
+            let (attempted, attempts) =
+                attempt_with_retry(engine, &mut state, node, &request.cancel.token).await;
             let elapsed_ms = millis(node_started.elapsed());
             let attempts_field = (attempts > 1).then_some(attempts);
             last_ran = Some(current);
@@ -149,32 +184,86 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     if error.category == Category::Policy {
                         cost.policy_denials += 1;
                     }
-                    trace.push(entry(node, "error", None, Value::Null, elapsed_ms, attempts_field, Some(error.text.clone()), started_at));
-                    break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                    trace.push(entry(
+                        node,
+                        "error",
+                        None,
+                        Value::Null,
+                        elapsed_ms,
+                        attempts_field,
+                        Some(error.text.clone()),
+                        started_at,
+                    ));
+                    break 'walk Outcome::Errored {
+                        reason: error.text,
+                        last_node: Some(node.id.clone()),
+                    };
                 }
                 Attempted::DeadlineExpired => {
-                    break 'walk Outcome::TimedOut { elapsed_ms: millis(started.elapsed()), last_node: Some(node.id.clone()) };
+                    break 'walk Outcome::TimedOut {
+                        elapsed_ms: millis(started.elapsed()),
+                        last_node: Some(node.id.clone()),
+                    };
                 }
-                Attempted::Cancelled => break 'walk cancelled(&request.cancel, Some(node.id.clone())),
+                Attempted::Cancelled => {
+                    break 'walk cancelled(&request.cancel, Some(node.id.clone()));
+                }
             };
             cost.node_executions += 1;
             let (output, label) = match step {
                 Step::Continue { output, label } => (output, label),
-                Step::Reply { output, reply: declared } => {
+                Step::Reply {
+                    output,
+                    reply: declared,
+                } => {
                     reply = Some(declared);
                     (output, None)
                 }
                 Step::Terminate => {
-                    trace.push(entry(node, "terminate", None, Value::Null, elapsed_ms, attempts_field, None, started_at));
+                    trace.push(entry(
+                        node,
+                        "terminate",
+                        None,
+                        Value::Null,
+                        elapsed_ms,
+                        attempts_field,
+                        None,
+                        started_at,
+                    ));
                     state.outputs[current] = Some(Value::Null);
-                    break 'walk Outcome::Completed { final_value: Value::Null, last_node: node.id.clone(), http_response: reply.take() };
+                    break 'walk Outcome::Completed {
+                        final_value: Value::Null,
+                        last_node: node.id.clone(),
+                        http_response: reply.take(),
+                    };
                 }
                 Step::Fail { reason } => {
-                    trace.push(entry(node, "fail", None, Value::Null, elapsed_ms, attempts_field, None, started_at));
-                    break 'walk Outcome::Failed { reason, last_node: node.id.clone() };
+                    trace.push(entry(
+                        node,
+                        "fail",
+                        None,
+                        Value::Null,
+                        elapsed_ms,
+                        attempts_field,
+                        None,
+                        started_at,
+                    ));
+                    break 'walk Outcome::Failed {
+                        reason,
+                        last_node: node.id.clone(),
+                    };
                 }
             };
-            trace.push(entry(node, "continue", label.clone(), output.clone(), elapsed_ms, attempts_field, None, started_at));
+            trace.push(entry(
+                node,
+                "continue",
+                label.clone(),
+                output.clone(),
+                elapsed_ms,
+                attempts_field,
+                None,
+                started_at,
+            ));
             match choose_edge(workflow, current, label.as_deref(), &mut loop_counts) {
                 Ok(Some(next)) => {
                     state.outputs[current] = Some(output);
@@ -182,16 +271,33 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                 }
                 Ok(None) => {
                     dead_end = true;
-                    break 'walk Outcome::Completed { final_value: output, last_node: node.id.clone(), http_response: reply.take() };
+                    break 'walk Outcome::Completed {
+                        final_value: output,
+                        last_node: node.id.clone(),
+                        http_response: reply.take(),
+                    };
                 }
-                Err(error) => break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) },
+                Err(error) => {
+                    break 'walk Outcome::Errored {
+                        reason: error.text,
+                        last_node: Some(node.id.clone()),
+                    };
+                }
             }
         }
     };
 
     let outcome = match outcome {
         // `respond` replies ride only on completed outcomes.
-        Outcome::Completed { final_value, last_node, http_response } => Outcome::Completed { final_value, last_node, http_response: http_response.or(reply) },
+        Outcome::Completed {
+            final_value,
+            last_node,
+            http_response,
+        } => Outcome::Completed {
+            final_value,
+            last_node,
+            http_response: http_response.or(reply),
+        },
         other => other,
     };
     cost.count_end(&outcome);
@@ -205,13 +311,27 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             audit.emit(Level::Info, "workflow.completed", run_fields(fields));
         }
         Outcome::Failed { last_node, reason } => {
-            audit.emit(Level::Warn, "workflow.failed", run_fields(json!({"last_node": last_node, "reason": reason, "elapsed_ms": elapsed_ms})));
+            audit.emit(
+                Level::Warn,
+                "workflow.failed",
+                run_fields(
+                    json!({"last_node": last_node, "reason": reason, "elapsed_ms": elapsed_ms}),
+                ),
+            );
         }
         Outcome::TimedOut { last_node, .. } => {
-            audit.emit(Level::Warn, "workflow.timed_out", run_fields(json!({"last_node": last_node, "elapsed_ms": elapsed_ms})));
+            audit.emit(
+                Level::Warn,
+                "workflow.timed_out",
+                run_fields(json!({"last_node": last_node, "elapsed_ms": elapsed_ms})),
+            );
         }
         Outcome::Errored { last_node, reason } => {
-            audit.emit(Level::Error, "workflow.errored", run_fields(json!({"last_node": last_node, "reason": reason})));
+            audit.emit(
+                Level::Error,
+                "workflow.errored",
+                run_fields(json!({"last_node": last_node, "reason": reason})),
+            );
         }
         Outcome::Paused { .. } => {}
     }
@@ -225,23 +345,37 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         detail: outcome.detail(),
         wall_ms: elapsed_ms,
         cost,
-        trace: Trace { execution_id, entries: trace },
+        trace: Trace {
+            execution_id,
+            entries: trace,
+        },
         started_at: timestamp(started_wall),
         finished_at: timestamp(finished_wall),
-        trigger_kind: state.trigger.get("kind").and_then(Value::as_str).unwrap_or(&request.trigger_kind).to_string(),
+        trigger_kind: state
+            .trigger
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or(&request.trigger_kind)
+            .to_string(),
     };
     RunResult { outcome, record }
 }
 
 fn cancelled(cancel: &crate::Cancel, last_node: Option<String>) -> Outcome {
-    Outcome::Errored { reason: cancel.reason().unwrap_or("cancelled").to_string(), last_node }
+    Outcome::Errored {
+        reason: cancel.reason().unwrap_or("cancelled").to_string(),
+        last_node,
+    }
 }
 
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-#[allow(clippy::too_many_arguments, reason = "a trace entry has that many fields")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a trace entry has that many fields"
+)]
 fn entry(
     node: &Node,
     outcome: &str,
@@ -274,7 +408,10 @@ async fn attempt_with_retry(
     cancel: &tokio_util::sync::CancellationToken,
 ) -> (Attempted, u32) {
     let retry = match &node.kind {
-        NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) | NodeKind::PauseForApproval(_) => None,
+        NodeKind::Call(_)
+        | NodeKind::Parallel(_)
+        | NodeKind::Map(_)
+        | NodeKind::PauseForApproval(_) => None,
         _ => node.retry.as_ref(),
     };
     let max_attempts = retry.map_or(1, |r| r.max_attempts.max(1));
@@ -288,8 +425,16 @@ async fn attempt_with_retry(
         let Some(retry) = retry.filter(|r| attempt < max_attempts && error.retryable(r.on)) else {
             return (Attempted::Error(error), attempt);
         };
-        let jitter = if retry.jitter.is_finite() { retry.jitter.clamp(0.0, 0.5) } else { 0.0 };
-        let u: f64 = if jitter > 0.0 { rand::random::<f64>() * 2.0 - 1.0 } else { 0.0 };
+        let jitter = if retry.jitter.is_finite() {
+            retry.jitter.clamp(0.0, 0.5)
+        } else {
+            0.0
+        };
+        let u: f64 = if jitter > 0.0 {
+            rand::random::<f64>() * 2.0 - 1.0
+        } else {
+            0.0
+        };
         let base = retry.backoff_ms.saturating_mul(u64::from(attempt)) as f64;
         let wait_ms = (base * (1.0 + jitter * u)).max(0.0) as u64;
         engine.audit.emit(
@@ -315,7 +460,12 @@ async fn attempt_with_retry(
 
 /// One attempt: pure kinds run inline; effectful kinds race the node timeout, the run deadline
 /// and cancellation.
-async fn attempt_once(engine: &Engine, state: &RunState<'_>, node: &Node, cancel: &tokio_util::sync::CancellationToken) -> Attempted {
+async fn attempt_once(
+    engine: &Engine,
+    state: &RunState<'_>,
+    node: &Node,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Attempted {
     if let Some(result) = nodes::run_pure(engine, state, node) {
         return match result {
             Ok(step) => Attempted::Done(step),
@@ -324,7 +474,9 @@ async fn attempt_once(engine: &Engine, state: &RunState<'_>, node: &Node, cancel
     }
     let node_timeout = match &node.kind {
         NodeKind::ShellRun(_) => None,
-        _ => node.timeout_secs.map(|s| std::time::Duration::from_secs(s.max(1))),
+        _ => node
+            .timeout_secs
+            .map(|s| std::time::Duration::from_secs(s.max(1))),
     };
     let node_deadline = node_timeout.map(|t| Instant::now() + t);
     let limit = match node_deadline {
@@ -348,7 +500,12 @@ async fn attempt_once(engine: &Engine, state: &RunState<'_>, node: &Node, cancel
 }
 
 /// Chooses the next node (03 §8.2). `Ok(None)` = dead end.
-fn choose_edge(workflow: &Workflow, current: usize, label: Option<&str>, loop_counts: &mut [u32]) -> Result<Option<usize>, NodeError> {
+fn choose_edge(
+    workflow: &Workflow,
+    current: usize,
+    label: Option<&str>,
+    loop_counts: &mut [u32],
+) -> Result<Option<usize>, NodeError> {
     let out = &workflow.out_edges[current];
     let live = |i: &usize| {
         let edge = &workflow.edges[*i];
@@ -368,12 +525,17 @@ fn choose_edge(workflow: &Workflow, current: usize, label: Option<&str>, loop_co
             return Err(ambiguity(workflow, current, label, n));
         }
         (None, _) => {
-            let mut defaults = out.iter().filter(|i| workflow.edges[**i].when == When::Default && live(i));
+            let mut defaults = out
+                .iter()
+                .filter(|i| workflow.edges[**i].when == When::Default && live(i));
             match (defaults.next().copied(), defaults.next()) {
                 (None, _) => None,
                 (Some(only), None) => Some(only),
                 (Some(_), Some(_)) => {
-                    let n = out.iter().filter(|i| workflow.edges[**i].when == When::Default && live(i)).count();
+                    let n = out
+                        .iter()
+                        .filter(|i| workflow.edges[**i].when == When::Default && live(i))
+                        .count();
                     return Err(ambiguity(workflow, current, label, n));
                 }
             }

@@ -46,18 +46,27 @@ pub fn parse_document(source: &SourceFile) -> Result<RawWorkflow, Vec<Diagnostic
     if !syntax_errors.is_empty() {
         let mut diagnostics: Vec<Diagnostic> = Vec::new();
         for error in syntax_errors {
-            let diagnostic = Diagnostic::error("toml_syntax", format!("TOML syntax: {}", one_line(error.message())), error.span());
+            let diagnostic = Diagnostic::error(
+                "toml_syntax",
+                format!("TOML syntax: {}", one_line(error.message())),
+                error.span(),
+            );
             if !diagnostics.iter().any(|d| d.span == diagnostic.span) {
                 diagnostics.push(diagnostic);
             }
         }
         return Err(diagnostics);
     }
-    let mut loader = Loader { diagnostics: Vec::new() };
+    let mut loader = Loader {
+        diagnostics: Vec::new(),
+    };
     let document_span = root.span();
     let mut table = root.into_inner();
     if let Some(wrapped) = table.remove("workflows") {
-        let mut extra: Vec<_> = table.iter().map(|(k, _)| (k.get_ref().to_string(), k.span())).collect();
+        let mut extra: Vec<_> = table
+            .iter()
+            .map(|(k, _)| (k.get_ref().to_string(), k.span()))
+            .collect();
         extra.sort_by_key(|(_, span)| span.start);
         for (key, span) in extra {
             loader.diagnostics.push(
@@ -77,23 +86,42 @@ pub fn parse_document(source: &SourceFile) -> Result<RawWorkflow, Vec<Diagnostic
                 match item.into_inner() {
                     DeValue::Table(inner) => table = inner,
                     _ => {
-                        loader.error("wrong_type", "[[workflows]] entry must be a table".to_string(), item_span);
+                        loader.error(
+                            "wrong_type",
+                            "[[workflows]] entry must be a table".to_string(),
+                            item_span,
+                        );
                         return Err(loader.finish());
                     }
                 }
             }
             DeValue::Array(items) => {
-                loader.error("wrapped_form", format!("expected exactly one [[workflows]] entry; found {}", items.len()), span);
+                loader.error(
+                    "wrapped_form",
+                    format!(
+                        "expected exactly one [[workflows]] entry; found {}",
+                        items.len()
+                    ),
+                    span,
+                );
                 return Err(loader.finish());
             }
             _ => {
-                loader.error("wrapped_form", "expected exactly one [[workflows]] entry; found 0".to_string(), span);
+                loader.error(
+                    "wrapped_form",
+                    "expected exactly one [[workflows]] entry; found 0".to_string(),
+                    span,
+                );
                 return Err(loader.finish());
             }
         }
     }
     let raw = loader.document(table, document_span);
-    if loader.diagnostics.is_empty() { Ok(raw) } else { Err(loader.finish()) }
+    if loader.diagnostics.is_empty() {
+        Ok(raw)
+    } else {
+        Err(loader.finish())
+    }
 }
 
 fn one_line(message: &str) -> String {
@@ -106,12 +134,14 @@ struct Loader {
 
 impl Loader {
     fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        self.diagnostics
+            .sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
         self.diagnostics
     }
 
     fn error(&mut self, code: &'static str, message: String, span: Range<usize>) {
-        self.diagnostics.push(Diagnostic::error(code, message, Some(span)));
+        self.diagnostics
+            .push(Diagnostic::error(code, message, Some(span)));
     }
 
     /// Records a serde error raised while deserializing `what`.
@@ -142,7 +172,12 @@ impl Loader {
     }
 
     /// An array of tables (`[[x]]` or an inline array); each element handled by `f`.
-    fn array<'i>(&mut self, key: &str, item: Item<'i>, mut f: impl FnMut(&mut Self, usize, Item<'i>)) {
+    fn array<'i>(
+        &mut self,
+        key: &str,
+        item: Item<'i>,
+        mut f: impl FnMut(&mut Self, usize, Item<'i>),
+    ) {
         let span = item.span();
         match item.into_inner() {
             DeValue::Array(items) => {
@@ -150,27 +185,51 @@ impl Loader {
                     f(self, index, element);
                 }
             }
-            other => self.error("wrong_type", format!("`{key}` must be an array of tables, found {}", other.type_str()), span),
+            other => self.error(
+                "wrong_type",
+                format!(
+                    "`{key}` must be an array of tables, found {}",
+                    other.type_str()
+                ),
+                span,
+            ),
         }
     }
 
     /// Splits a tagged table: removes `tag` and returns its string value with the rest.
-    fn tagged<'i>(&mut self, what: &str, tag: &str, item: Item<'i>) -> Option<(String, Range<usize>, Item<'i>)> {
+    fn tagged<'i>(
+        &mut self,
+        what: &str,
+        tag: &str,
+        item: Item<'i>,
+    ) -> Option<(String, Range<usize>, Item<'i>)> {
         let span = item.span();
         let DeValue::Table(mut table) = item.into_inner() else {
             self.error("wrong_type", format!("{what} must be a table"), span);
             return None;
         };
         let Some(tag_value) = table.remove(tag) else {
-            self.error("missing_key", format!("{what}: missing field `{tag}`"), span);
+            self.error(
+                "missing_key",
+                format!("{what}: missing field `{tag}`"),
+                span,
+            );
             return None;
         };
         let tag_span = tag_value.span();
         let DeValue::String(name) = tag_value.into_inner() else {
-            self.error("wrong_type", format!("{what}: `{tag}` must be a string"), tag_span);
+            self.error(
+                "wrong_type",
+                format!("{what}: `{tag}` must be a string"),
+                tag_span,
+            );
             return None;
         };
-        Some((name.into_owned(), tag_span, Spanned::new(span, DeValue::Table(table))))
+        Some((
+            name.into_owned(),
+            tag_span,
+            Spanned::new(span, DeValue::Table(table)),
+        ))
     }
 
     fn document<'i>(&mut self, table: DeTable<'i>, document_span: Range<usize>) -> RawWorkflow {
@@ -239,10 +298,17 @@ impl Loader {
                 "store" => raw.store = self.value("[store]", item),
                 other => {
                     let other = other.to_string();
-                    let hint = closest(&other, &TOP_LEVEL_KEYS)
-                        .map_or_else(|| format!("allowed keys: {}", TOP_LEVEL_KEYS.join(", ")), |k| format!("did you mean `{k}`?"));
+                    let hint = closest(&other, &TOP_LEVEL_KEYS).map_or_else(
+                        || format!("allowed keys: {}", TOP_LEVEL_KEYS.join(", ")),
+                        |k| format!("did you mean `{k}`?"),
+                    );
                     self.diagnostics.push(
-                        Diagnostic::error("unknown_key", format!("unknown top-level key `{other}`"), Some(key_span)).with_hint(hint),
+                        Diagnostic::error(
+                            "unknown_key",
+                            format!("unknown top-level key `{other}`"),
+                            Some(key_span),
+                        )
+                        .with_hint(hint),
                     );
                 }
             }
@@ -261,7 +327,9 @@ impl Loader {
         let span = item.span();
         let label = format!("nodes[{index}]");
         let (type_name, type_span, rest) = self.tagged(&label, "type", item)?;
-        let DeValue::Table(mut fields) = rest.into_inner() else { return None };
+        let DeValue::Table(mut fields) = rest.into_inner() else {
+            return None;
+        };
         // Common fields are split off so each kind struct can deny unknown keys on its own.
         // `shell_run` has its own `timeout_secs` (04 §5.2), which stays with the kind.
         let mut common = DeTable::new();
@@ -273,29 +341,47 @@ impl Loader {
                 common.insert(k, v);
             }
         }
-        let id_text = common.get("id").and_then(|v| v.get_ref().as_str()).map(str::to_string);
+        let id_text = common
+            .get("id")
+            .and_then(|v| v.get_ref().as_str())
+            .map(str::to_string);
         let what = match &id_text {
             Some(id) => format!("node `{id}` (type `{type_name}`)"),
             None => format!("{label} (type `{type_name}`)"),
         };
-        let common: Option<CommonFields> = self.value(&what, Spanned::new(span.clone(), DeValue::Table(common)));
-        let kind = match NodeKind::from_type(&type_name, Spanned::new(span.clone(), DeValue::Table(fields)).into_deserializer()) {
+        let common: Option<CommonFields> =
+            self.value(&what, Spanned::new(span.clone(), DeValue::Table(common)));
+        let kind = match NodeKind::from_type(
+            &type_name,
+            Spanned::new(span.clone(), DeValue::Table(fields)).into_deserializer(),
+        ) {
             Some(Ok(kind)) => Some(kind),
             Some(Err(e)) => {
                 self.serde_error(&what, e, span.clone());
                 None
             }
             None => {
-                let hint = closest(&type_name, &KIND_NAMES)
-                    .map_or_else(|| format!("known types: {}", KIND_NAMES.join(", ")), |k| format!("did you mean `{k}`?"));
+                let hint = closest(&type_name, &KIND_NAMES).map_or_else(
+                    || format!("known types: {}", KIND_NAMES.join(", ")),
+                    |k| format!("did you mean `{k}`?"),
+                );
                 self.diagnostics.push(
-                    Diagnostic::error("unknown_node_type", format!("{label}: unknown node type `{type_name}`"), Some(type_span.clone()))
-                        .with_hint(hint),
+                    Diagnostic::error(
+                        "unknown_node_type",
+                        format!("{label}: unknown node type `{type_name}`"),
+                        Some(type_span.clone()),
+                    )
+                    .with_hint(hint),
                 );
                 None
             }
         };
-        Some(NodeConfig { common: common?, kind: kind?, type_span, span })
+        Some(NodeConfig {
+            common: common?,
+            kind: kind?,
+            type_span,
+            span,
+        })
     }
 
     fn trigger<'i>(&mut self, index: usize, item: Item<'i>) -> Option<TriggerConfig> {
@@ -307,11 +393,20 @@ impl Loader {
             "interval" => TriggerConfig::Interval(self.value(&what, rest)?),
             "fs_watch" => TriggerConfig::FsWatch(self.value(&what, rest)?),
             "mcp.resource.updated" => TriggerConfig::McpResourceUpdated(self.value(&what, rest)?),
-            "internal.event" | "mcp.resource.created" => TriggerConfig::Rejected { config: self.value(&what, rest)?, type_name },
+            "internal.event" | "mcp.resource.created" => TriggerConfig::Rejected {
+                config: self.value(&what, rest)?,
+                type_name,
+            },
             _ => {
                 self.diagnostics.push(
-                    Diagnostic::error("bad_value", format!("{label}: unknown trigger type `{type_name}`"), Some(type_span))
-                        .with_hint("known trigger types: cron, interval, fs_watch, mcp.resource.updated"),
+                    Diagnostic::error(
+                        "bad_value",
+                        format!("{label}: unknown trigger type `{type_name}`"),
+                        Some(type_span),
+                    )
+                    .with_hint(
+                        "known trigger types: cron, interval, fs_watch, mcp.resource.updated",
+                    ),
                 );
                 return None;
             }
@@ -322,11 +417,17 @@ impl Loader {
         let label = format!("secrets[{index}]");
         let (source, source_span, rest) = self.tagged(&label, "source", item)?;
         let span = rest.span();
-        let DeValue::Table(mut fields) = rest.into_inner() else { return None };
+        let DeValue::Table(mut fields) = rest.into_inner() else {
+            return None;
+        };
         let name = match fields.remove("name") {
             Some(v) => self.value::<String>(&format!("{label}: `name`"), v),
             None => {
-                self.error("missing_key", format!("{label}: missing field `name`"), span.clone());
+                self.error(
+                    "missing_key",
+                    format!("{label}: missing field `name`"),
+                    span.clone(),
+                );
                 None
             }
         };
@@ -340,19 +441,31 @@ impl Loader {
             other => {
                 let other = other.to_string();
                 self.diagnostics.push(
-                    Diagnostic::error("bad_value", format!("{label}: unknown secret source `{other}`"), Some(source_span))
-                        .with_hint("known sources: env, file, command, oauth2"),
+                    Diagnostic::error(
+                        "bad_value",
+                        format!("{label}: unknown secret source `{other}`"),
+                        Some(source_span),
+                    )
+                    .with_hint("known sources: env, file, command, oauth2"),
                 );
                 return None;
             }
         };
-        Some(SecretConfig { name: name?, source })
+        Some(SecretConfig {
+            name: name?,
+            source,
+        })
     }
 }
 
 /// The closest known word within edit distance 2, for "did you mean" hints.
 fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().map(|k| (edit_distance(word, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -363,7 +476,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
         }
         previous = current;
     }

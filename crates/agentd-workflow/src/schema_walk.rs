@@ -8,7 +8,9 @@ pub fn check_schema(schema: &Value) -> Result<(), String> {
     if !schema.is_object() && !schema.is_boolean() {
         return Err("a JSON Schema must be an object or a boolean".to_string());
     }
-    jsonschema::validator_for(schema).map(|_| ()).map_err(|e| format!("not a valid JSON Schema: {}", one_line(&e.to_string())))
+    jsonschema::validator_for(schema)
+        .map(|_| ())
+        .map_err(|e| format!("not a valid JSON Schema: {}", one_line(&e.to_string())))
 }
 
 fn one_line(text: &str) -> String {
@@ -55,8 +57,14 @@ mod tests {
             "$defs": {"label": {"enum": ["bug", "question"]}},
             "properties": {"label": {"$ref": "#/$defs/label"}, "inner": {"properties": {"k": {"const": 3}}}}
         });
-        assert_eq!(enum_values_at(&schema, &["label".into()]), Some(vec![json!("bug"), json!("question")]));
-        assert_eq!(enum_values_at(&schema, &["inner".into(), "k".into()]), Some(vec![json!(3)]));
+        assert_eq!(
+            enum_values_at(&schema, &["label".into()]),
+            Some(vec![json!("bug"), json!("question")])
+        );
+        assert_eq!(
+            enum_values_at(&schema, &["inner".into(), "k".into()]),
+            Some(vec![json!(3)])
+        );
         assert_eq!(enum_values_at(&schema, &["nope".into()]), None);
         let looping = json!({"$ref": "#"});
         assert_eq!(enum_values_at(&looping, &[]), None);

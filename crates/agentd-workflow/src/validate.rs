@@ -52,12 +52,28 @@ pub struct Rejected {
 }
 
 /// Validates a parsed document. `Ok` carries the compiled workflow (with its warnings).
-pub fn validate(raw: RawWorkflow, source: &SourceFile, options: &ValidateOptions<'_>) -> Result<Workflow, Box<Rejected>> {
-    let mut v = Validator { raw: &raw, options, source, errors: Vec::new(), warnings: Vec::new() };
+pub fn validate(
+    raw: RawWorkflow,
+    source: &SourceFile,
+    options: &ValidateOptions<'_>,
+) -> Result<Workflow, Box<Rejected>> {
+    let mut v = Validator {
+        raw: &raw,
+        options,
+        source,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     v.run();
-    let Validator { errors, warnings, .. } = v;
+    let Validator {
+        errors, warnings, ..
+    } = v;
     if !errors.is_empty() {
-        return Err(Box::new(Rejected { workflow_name: raw.name.clone(), errors, warnings }));
+        return Err(Box::new(Rejected {
+            workflow_name: raw.name.clone(),
+            errors,
+            warnings,
+        }));
     }
     Ok(compile(raw, source, warnings))
 }
@@ -86,14 +102,22 @@ impl Validator<'_> {
     fn run(&mut self) {
         let raw = self.raw;
         let node_ids: HashSet<&str> = raw.nodes.iter().map(NodeConfig::id).collect();
-        let start_names: HashSet<&str> = raw.start_nodes.iter().map(|s| s.name.get_ref().as_str()).collect();
+        let start_names: HashSet<&str> = raw
+            .start_nodes
+            .iter()
+            .map(|s| s.name.get_ref().as_str())
+            .collect();
 
         // 1. dup_node_id
         let mut seen = HashSet::new();
         let mut reported = HashSet::new();
         for node in &raw.nodes {
             if !seen.insert(node.id()) && reported.insert(node.id()) {
-                self.error("dup_node_id", format!("node id `{}` is declared more than once", node.id()), span_of(&node.common.id));
+                self.error(
+                    "dup_node_id",
+                    format!("node id `{}` is declared more than once", node.id()),
+                    span_of(&node.common.id),
+                );
             }
         }
         // 2. dup_start_name
@@ -102,7 +126,11 @@ impl Validator<'_> {
         for start in &raw.start_nodes {
             let name = start.name.get_ref().as_str();
             if !seen.insert(name) && reported.insert(name) {
-                self.error("dup_start_name", format!("start node name `{name}` is declared more than once"), span_of(&start.name));
+                self.error(
+                    "dup_start_name",
+                    format!("start node name `{name}` is declared more than once"),
+                    span_of(&start.name),
+                );
             }
         }
         // 3. dup_http_route, unknown_http_start_node
@@ -111,7 +139,11 @@ impl Validator<'_> {
             let method = route.method.to_ascii_uppercase();
             let display = format!("{method} {}", route.path);
             if !seen.insert((method, route.path.clone())) {
-                self.error("dup_http_route", format!("duplicate HTTP route `{display}`"), Some(span.clone()));
+                self.error(
+                    "dup_http_route",
+                    format!("duplicate HTTP route `{display}`"),
+                    Some(span.clone()),
+                );
             }
             let start = route.start_node.get_ref();
             if !start_names.contains(start.as_str()) {
@@ -127,7 +159,11 @@ impl Validator<'_> {
             if let Some(start) = trigger.start_node()
                 && !start_names.contains(start.get_ref().as_str())
             {
-                self.error("unknown_trigger_start_node", format!("trigger points at unknown start node `{}`", start.get_ref()), span_of(start));
+                self.error(
+                    "unknown_trigger_start_node",
+                    format!("trigger points at unknown start node `{}`", start.get_ref()),
+                    span_of(start),
+                );
             }
         }
         // 5. unknown_start_entry_node
@@ -137,7 +173,11 @@ impl Validator<'_> {
             {
                 self.error(
                     "unknown_start_entry_node",
-                    format!("start node `{}` references unknown entry node `{}`", start.name.get_ref(), entry.get_ref()),
+                    format!(
+                        "start node `{}` references unknown entry node `{}`",
+                        start.name.get_ref(),
+                        entry.get_ref()
+                    ),
                     span_of(entry),
                 );
             }
@@ -148,11 +188,21 @@ impl Validator<'_> {
             let (from, to) = (edge.from.get_ref(), edge.to.get_ref());
             if !node_ids.contains(from.as_str()) {
                 dangling = true;
-                self.error("dangling_edge", format!("edge #{index} `{from}` → `{to}`: source node `{from}` is not declared"), span_of(&edge.from));
+                self.error(
+                    "dangling_edge",
+                    format!(
+                        "edge #{index} `{from}` → `{to}`: source node `{from}` is not declared"
+                    ),
+                    span_of(&edge.from),
+                );
             }
             if !node_ids.contains(to.as_str()) {
                 dangling = true;
-                self.error("dangling_edge", format!("edge #{index} `{from}` → `{to}`: target node `{to}` is not declared"), span_of(&edge.to));
+                self.error(
+                    "dangling_edge",
+                    format!("edge #{index} `{from}` → `{to}`: target node `{to}` is not declared"),
+                    span_of(&edge.to),
+                );
             }
         }
         // 7. MCP server references
@@ -176,12 +226,18 @@ impl Validator<'_> {
 
     fn check_mcp_references(&mut self) {
         let raw = self.raw;
-        let mut declared: Vec<&str> = raw.mcp_servers.iter().map(|s| s.name.get_ref().as_str()).collect();
+        let mut declared: Vec<&str> = raw
+            .mcp_servers
+            .iter()
+            .map(|s| s.name.get_ref().as_str())
+            .collect();
         if self.options.mcp_stdio {
             declared.push("default");
         }
         for node in &raw.nodes {
-            let Some(server) = node.kind.mcp_server() else { continue };
+            let Some(server) = node.kind.mcp_server() else {
+                continue;
+            };
             let kind = node.kind.type_name();
             match server {
                 Some(server) if !declared.contains(&server) => self.error(
@@ -212,23 +268,43 @@ impl Validator<'_> {
 
     fn check_agent_loops(&mut self) {
         for node in &self.raw.nodes {
-            let NodeKind::AgentLoop(config) = &node.kind else { continue };
+            let NodeKind::AgentLoop(config) = &node.kind else {
+                continue;
+            };
             let id = node.id();
             let span = Some(node.span.clone());
             if !(1..=64).contains(&config.max_steps) {
-                self.error("agent_loop_steps_out_of_range", format!("node `{id}`: max_steps must be 1..=64 (got {})", config.max_steps), span.clone());
+                self.error(
+                    "agent_loop_steps_out_of_range",
+                    format!(
+                        "node `{id}`: max_steps must be 1..=64 (got {})",
+                        config.max_steps
+                    ),
+                    span.clone(),
+                );
             }
             if config.instructions.is_none() && config.instructions_from.is_none() {
-                self.error("agent_loop_missing_instructions", format!("node `{id}`: agent_loop needs `instructions` or `instructions_from`"), span.clone());
+                self.error(
+                    "agent_loop_missing_instructions",
+                    format!("node `{id}`: agent_loop needs `instructions` or `instructions_from`"),
+                    span.clone(),
+                );
             }
             if config.tools.is_empty() {
-                self.error("agent_loop_no_tools", format!("node `{id}`: agent_loop `tools` must list at least one tool"), span.clone());
+                self.error(
+                    "agent_loop_no_tools",
+                    format!("node `{id}`: agent_loop `tools` must list at least one tool"),
+                    span.clone(),
+                );
             }
             for tool in &config.tools {
                 if !LOOP_TOOLS.contains(&tool.as_str()) {
                     self.error(
                         "agent_loop_unknown_tool",
-                        format!("node `{id}`: unknown agent_loop tool `{tool}` (allowed: {})", LOOP_TOOLS.join(", ")),
+                        format!(
+                            "node `{id}`: unknown agent_loop tool `{tool}` (allowed: {})",
+                            LOOP_TOOLS.join(", ")
+                        ),
                         span.clone(),
                     );
                 }
@@ -238,49 +314,112 @@ impl Validator<'_> {
 
     fn check_responds(&mut self) {
         for node in &self.raw.nodes {
-            let NodeKind::Respond(config) = &node.kind else { continue };
+            let NodeKind::Respond(config) = &node.kind else {
+                continue;
+            };
             if let Some(status) = config.status
                 && !(100..=599).contains(&status)
             {
-                self.error("respond_status_out_of_range", format!("node `{}`: respond status {status} is outside 100..=599", node.id()), Some(node.span.clone()));
+                self.error(
+                    "respond_status_out_of_range",
+                    format!(
+                        "node `{}`: respond status {status} is outside 100..=599",
+                        node.id()
+                    ),
+                    Some(node.span.clone()),
+                );
             }
             if let Some(content_type) = &config.content_type
                 && content_type.trim().is_empty()
             {
-                self.error("respond_empty_content_type", format!("node `{}`: respond content_type must not be blank", node.id()), Some(node.span.clone()));
+                self.error(
+                    "respond_empty_content_type",
+                    format!(
+                        "node `{}`: respond content_type must not be blank",
+                        node.id()
+                    ),
+                    Some(node.span.clone()),
+                );
             }
         }
     }
 
     fn check_maps(&mut self) {
         for node in &self.raw.nodes {
-            let NodeKind::Map(config) = &node.kind else { continue };
+            let NodeKind::Map(config) = &node.kind else {
+                continue;
+            };
             let span = Some(node.span.clone());
             if config.max_items == 0 {
-                self.error("map_zero_max_items", format!("node `{}`: map max_items must be at least 1", node.id()), span.clone());
+                self.error(
+                    "map_zero_max_items",
+                    format!("node `{}`: map max_items must be at least 1", node.id()),
+                    span.clone(),
+                );
             }
             if config.max_concurrent == Some(0) {
-                self.error("map_zero_concurrency", format!("node `{}`: map max_concurrent must be at least 1", node.id()), span.clone());
+                self.error(
+                    "map_zero_concurrency",
+                    format!(
+                        "node `{}`: map max_concurrent must be at least 1",
+                        node.id()
+                    ),
+                    span.clone(),
+                );
             }
             if config.workflow.trim().is_empty() {
-                self.error("map_empty_workflow", format!("node `{}`: map workflow must not be blank", node.id()), span);
+                self.error(
+                    "map_empty_workflow",
+                    format!("node `{}`: map workflow must not be blank", node.id()),
+                    span,
+                );
             }
         }
     }
 
     fn check_http_headers(&mut self) {
         for node in &self.raw.nodes {
-            let NodeKind::HttpRequest(config) = &node.kind else { continue };
+            let NodeKind::HttpRequest(config) = &node.kind else {
+                continue;
+            };
             for (name, value) in &config.headers {
                 let span = Some(node.span.clone());
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                    self.error("http_header_bad_name", format!("node `{}`: header name `{}` must match [A-Za-z0-9_-]+", node.id(), name.escape_debug()), span.clone());
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    self.error(
+                        "http_header_bad_name",
+                        format!(
+                            "node `{}`: header name `{}` must match [A-Za-z0-9_-]+",
+                            node.id(),
+                            name.escape_debug()
+                        ),
+                        span.clone(),
+                    );
                 }
                 if value.contains(['\r', '\n']) {
-                    self.error("http_header_crlf", format!("node `{}`: header `{}` value contains CR or LF", node.id(), name.escape_debug()), span.clone());
+                    self.error(
+                        "http_header_crlf",
+                        format!(
+                            "node `{}`: header `{}` value contains CR or LF",
+                            node.id(),
+                            name.escape_debug()
+                        ),
+                        span.clone(),
+                    );
                 }
                 if let Err(why) = check_header_placeholders(value) {
-                    self.error("http_header_bad_placeholder", format!("node `{}`: header `{}`: {why}", node.id(), name.escape_debug()), span);
+                    self.error(
+                        "http_header_bad_placeholder",
+                        format!(
+                            "node `{}`: header `{}`: {why}",
+                            node.id(),
+                            name.escape_debug()
+                        ),
+                        span,
+                    );
                 }
             }
         }
@@ -291,14 +430,28 @@ impl Validator<'_> {
         // policy_bad_pattern
         if let Some(policy) = &raw.policy {
             for error in agentd_policy::check_policy_syntax(policy) {
-                self.error("policy_bad_pattern", error.to_string(), raw.policy_span.clone());
+                self.error(
+                    "policy_bad_pattern",
+                    error.to_string(),
+                    raw.policy_span.clone(),
+                );
             }
         }
         for server in &raw.mcp_servers {
             let name = server.name.get_ref();
-            for (list, patterns) in [("allow_tools", &server.allow_tools), ("allow_resources", &server.allow_resources)] {
-                for error in agentd_policy::check_name_patterns(&format!("mcp_servers[{name}].{list}"), patterns) {
-                    self.error("policy_bad_pattern", error.to_string(), span_of(&server.name));
+            for (list, patterns) in [
+                ("allow_tools", &server.allow_tools),
+                ("allow_resources", &server.allow_resources),
+            ] {
+                for error in agentd_policy::check_name_patterns(
+                    &format!("mcp_servers[{name}].{list}"),
+                    patterns,
+                ) {
+                    self.error(
+                        "policy_bad_pattern",
+                        error.to_string(),
+                        span_of(&server.name),
+                    );
                 }
             }
         }
@@ -312,7 +465,14 @@ impl Validator<'_> {
             if let Some(t) = temperature
                 && !(0.0..=2.0).contains(&t)
             {
-                self.error(code, format!("node `{}`: temperature must be within 0.0..=2.0 (got {t})", node.id()), Some(node.span.clone()));
+                self.error(
+                    code,
+                    format!(
+                        "node `{}`: temperature must be within 0.0..=2.0 (got {t})",
+                        node.id()
+                    ),
+                    Some(node.span.clone()),
+                );
             }
         }
         // trigger_bad_schedule, unsupported_trigger_type
@@ -320,17 +480,29 @@ impl Validator<'_> {
             match trigger {
                 TriggerConfig::Cron(t) => {
                     if let Err(e) = crate::schedule::CronSchedule::parse(t.schedule.get_ref()) {
-                        self.error("trigger_bad_schedule", format!("trigger #{index} (cron): {e}"), span_of(&t.schedule));
+                        self.error(
+                            "trigger_bad_schedule",
+                            format!("trigger #{index} (cron): {e}"),
+                            span_of(&t.schedule),
+                        );
                     }
                     if let Some(tz) = &t.timezone
                         && let Err(e) = crate::schedule::parse_timezone(tz.get_ref())
                     {
-                        self.error("trigger_bad_schedule", format!("trigger #{index} (cron): {e}"), span_of(tz));
+                        self.error(
+                            "trigger_bad_schedule",
+                            format!("trigger #{index} (cron): {e}"),
+                            span_of(tz),
+                        );
                     }
                 }
                 TriggerConfig::Interval(t) => {
                     if let Err(e) = crate::schedule::parse_interval(t.every.get_ref()) {
-                        self.error("trigger_bad_schedule", format!("trigger #{index} (interval): {e}"), span_of(&t.every));
+                        self.error(
+                            "trigger_bad_schedule",
+                            format!("trigger #{index} (interval): {e}"),
+                            span_of(&t.every),
+                        );
                     }
                 }
                 TriggerConfig::Rejected { type_name, .. } => {
@@ -339,7 +511,11 @@ impl Validator<'_> {
                     } else {
                         "trigger type `mcp.resource.created` is not supported: MCP has no creation notification; use `mcp.resource.updated` on a collection resource, or a cron trigger"
                     };
-                    self.error("unsupported_trigger_type", why.to_string(), Some(span.clone()));
+                    self.error(
+                        "unsupported_trigger_type",
+                        why.to_string(),
+                        Some(span.clone()),
+                    );
                 }
                 TriggerConfig::FsWatch(_) | TriggerConfig::McpResourceUpdated(_) => {}
             }
@@ -350,13 +526,26 @@ impl Validator<'_> {
             if let Some(reference) = &route.auth
                 && let Err(why) = check_auth_ref(reference.get_ref(), &auth)
             {
-                self.error("auth_bad_ref", format!("HTTP route `{} {}`: auth `{}`: {why}", route.method.to_ascii_uppercase(), route.path, reference.get_ref()), span_of(reference));
+                self.error(
+                    "auth_bad_ref",
+                    format!(
+                        "HTTP route `{} {}`: auth `{}`: {why}",
+                        route.method.to_ascii_uppercase(),
+                        route.path,
+                        reference.get_ref()
+                    ),
+                    span_of(reference),
+                );
             }
         }
         if let Some(reference) = raw.server.as_ref().and_then(|s| s.metrics_auth.as_ref())
             && let Err(why) = check_auth_ref(reference.get_ref(), &auth)
         {
-            self.error("auth_bad_ref", format!("[server].metrics_auth `{}`: {why}", reference.get_ref()), span_of(reference));
+            self.error(
+                "auth_bad_ref",
+                format!("[server].metrics_auth `{}`: {why}", reference.get_ref()),
+                span_of(reference),
+            );
         }
         for (kind, names) in [
             ("bearer", auth.bearer.keys().collect::<Vec<_>>()),
@@ -375,19 +564,35 @@ impl Validator<'_> {
             if let Some(limit) = &route.rate_limit
                 && let Err(why) = check_rate_limit(limit.get_ref())
             {
-                self.error("rate_limit_out_of_range", format!("HTTP route `{} {}`: rate_limit {why}", route.method.to_ascii_uppercase(), route.path), span_of(limit));
+                self.error(
+                    "rate_limit_out_of_range",
+                    format!(
+                        "HTTP route `{} {}`: rate_limit {why}",
+                        route.method.to_ascii_uppercase(),
+                        route.path
+                    ),
+                    span_of(limit),
+                );
             }
         }
     }
 
     fn check_cycle(&mut self) {
         let raw = self.raw;
-        let index: HashMap<&str, usize> = raw.nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
+        let index: HashMap<&str, usize> = raw
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id(), i))
+            .collect();
         let n = raw.nodes.len();
         let mut indegree = vec![0usize; n];
         let mut adjacency = vec![Vec::new(); n];
         for edge in raw.edges.iter().filter(|e| e.max_iterations.is_none()) {
-            let (from, to) = (index[edge.from.get_ref().as_str()], index[edge.to.get_ref().as_str()]);
+            let (from, to) = (
+                index[edge.from.get_ref().as_str()],
+                index[edge.to.get_ref().as_str()],
+            );
             adjacency[from].push(to);
             indegree[to] += 1;
         }
@@ -402,26 +607,48 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut left: Vec<&str> = (0..n).filter(|&i| !removed[i]).map(|i| raw.nodes[i].id()).collect();
+        let mut left: Vec<&str> = (0..n)
+            .filter(|&i| !removed[i])
+            .map(|i| raw.nodes[i].id())
+            .collect();
         if !left.is_empty() {
             left.sort_unstable();
             left.dedup();
-            let first = raw.nodes.iter().find(|node| node.id() == left[0]).map(|node| node.span.clone());
+            let first = raw
+                .nodes
+                .iter()
+                .find(|node| node.id() == left[0])
+                .map(|node| node.span.clone());
             self.errors.push(
-                Diagnostic::error("cycle", format!("workflow contains a cycle; nodes involved or downstream: {}", left.join(", ")), first)
-                    .with_hint("close intended loops with `max_iterations` on the edge that goes back"),
+                Diagnostic::error(
+                    "cycle",
+                    format!(
+                        "workflow contains a cycle; nodes involved or downstream: {}",
+                        left.join(", ")
+                    ),
+                    first,
+                )
+                .with_hint("close intended loops with `max_iterations` on the edge that goes back"),
             );
         }
     }
 
     fn check_entries_and_reachability(&mut self) {
         let raw = self.raw;
-        let index: HashMap<&str, usize> = raw.nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
+        let index: HashMap<&str, usize> = raw
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id(), i))
+            .collect();
         let n = raw.nodes.len();
         let mut has_incoming = vec![false; n];
         let mut adjacency = vec![Vec::new(); n];
         for edge in &raw.edges {
-            let (from, to) = (index[edge.from.get_ref().as_str()], index[edge.to.get_ref().as_str()]);
+            let (from, to) = (
+                index[edge.from.get_ref().as_str()],
+                index[edge.to.get_ref().as_str()],
+            );
             has_incoming[to] = true;
             adjacency[from].push(to);
         }
@@ -465,22 +692,40 @@ impl Validator<'_> {
         for (i, node) in raw.nodes.iter().enumerate() {
             // A duplicated id shares one index; report each declaration only once.
             if !reached[index[node.id()]] && index[node.id()] == i {
-                self.error("unreachable_node", format!("node `{}` is not reachable from any start node", node.id()), span_of(&node.common.id));
+                self.error(
+                    "unreachable_node",
+                    format!("node `{}` is not reachable from any start node", node.id()),
+                    span_of(&node.common.id),
+                );
             }
         }
     }
 
     fn collect_warnings(&mut self, dangling: bool) {
         let raw = self.raw;
-        let mut declared_backends: HashSet<&str> = raw.intelligence.iter().flat_map(|i| i.backends.iter()).map(|b| b.name.get_ref().as_str()).collect();
+        let mut declared_backends: HashSet<&str> = raw
+            .intelligence
+            .iter()
+            .flat_map(|i| i.backends.iter())
+            .map(|b| b.name.get_ref().as_str())
+            .collect();
         declared_backends.insert("default");
         let mcp_configured = !raw.mcp_servers.is_empty() || self.options.mcp_stdio;
         let mut out_edges: HashMap<&str, Vec<&EdgeConfig>> = HashMap::new();
         for edge in &raw.edges {
-            out_edges.entry(edge.from.get_ref().as_str()).or_default().push(edge);
+            out_edges
+                .entry(edge.from.get_ref().as_str())
+                .or_default()
+                .push(edge);
         }
         let routes = |id: &str, label: &str| {
-            out_edges.get(id).is_some_and(|edges| edges.iter().any(|e| e.when.as_ref().is_some_and(|w| w.get_ref() == label || w.get_ref() == "*")))
+            out_edges.get(id).is_some_and(|edges| {
+                edges.iter().any(|e| {
+                    e.when
+                        .as_ref()
+                        .is_some_and(|w| w.get_ref() == label || w.get_ref() == "*")
+                })
+            })
         };
         for node in &raw.nodes {
             let id = node.id();
@@ -489,8 +734,15 @@ impl Validator<'_> {
             if id == "trigger" {
                 self.warn("reserved_node_id", "node id `trigger` is reserved for the trigger input; paths starting with `trigger` never reach this node's output".to_string(), span_of(&node.common.id));
             }
-            if node.common.retry.is_some() && (node.kind.is_composition() || matches!(node.kind, NodeKind::PauseForApproval(_))) {
-                self.warn("retry_ignored", format!("node `{id}` ({kind}): `retry` is ignored on this kind"), span.clone());
+            if node.common.retry.is_some()
+                && (node.kind.is_composition()
+                    || matches!(node.kind, NodeKind::PauseForApproval(_)))
+            {
+                self.warn(
+                    "retry_ignored",
+                    format!("node `{id}` ({kind}): `retry` is ignored on this kind"),
+                    span.clone(),
+                );
             }
             match &node.kind {
                 NodeKind::Parallel(p) if p.branches.is_empty() => {
@@ -511,7 +763,11 @@ impl Validator<'_> {
                         && !matches!(path.as_str(), "inline" | "json")
                         && let Err(why) = self.load_schema_file(path)
                     {
-                        self.warn("llm_schema_unusable", format!("node `{id}` (llm_infer): output_schema `{path}`: {why}"), span.clone());
+                        self.warn(
+                            "llm_schema_unusable",
+                            format!("node `{id}` (llm_infer): output_schema `{path}`: {why}"),
+                            span.clone(),
+                        );
                     }
                 }
                 NodeKind::AgentLoop(c) if !declared_backends.contains(c.backend.as_str()) => {
@@ -527,7 +783,15 @@ impl Validator<'_> {
             if let Some(SchemaRef::File(path)) = &route.input_schema
                 && let Err(why) = self.load_schema_file(path)
             {
-                self.warn("llm_schema_unusable", format!("HTTP route `{} {}`: input_schema `{path}`: {why}", route.method.to_ascii_uppercase(), route.path), Some(span.clone()));
+                self.warn(
+                    "llm_schema_unusable",
+                    format!(
+                        "HTTP route `{} {}`: input_schema `{path}`: {why}",
+                        route.method.to_ascii_uppercase(),
+                        route.path
+                    ),
+                    Some(span.clone()),
+                );
             }
         }
         if dangling {
@@ -540,7 +804,12 @@ impl Validator<'_> {
             let kind = node.kind.type_name();
             let span = Some(node.span.clone());
             match &node.kind {
-                NodeKind::HttpRequest(_) | NodeKind::ShellRun(_) | NodeKind::CallMcpTool(_) | NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_)
+                NodeKind::HttpRequest(_)
+                | NodeKind::ShellRun(_)
+                | NodeKind::CallMcpTool(_)
+                | NodeKind::Call(_)
+                | NodeKind::Parallel(_)
+                | NodeKind::Map(_)
                     if !routes(id, "error") =>
                 {
                     self.warn("unrouted_error_branch", format!("node `{id}` ({kind}) can emit `error` but has no `when = \"error\"` or `when = \"*\"` edge"), span);
@@ -569,13 +838,19 @@ impl Validator<'_> {
                     self.warn("unfollowable_edge", format!("edge #{index} `{from}` → `{}`: node `{from}` ({source_kind}) never emits label `{label}`", edge.to.get_ref()), edge_span.clone());
                 }
             }
-            let entry = groups.entry((from, when)).or_insert((0, edge_span.clone().unwrap_or(0..0)));
+            let entry = groups
+                .entry((from, when))
+                .or_insert((0, edge_span.clone().unwrap_or(0..0)));
             entry.0 += 1;
         }
-        let mut ambiguous: Vec<_> = groups.into_iter().filter(|(_, (count, _))| *count > 1).collect();
+        let mut ambiguous: Vec<_> = groups
+            .into_iter()
+            .filter(|(_, (count, _))| *count > 1)
+            .collect();
         ambiguous.sort_by_key(|(_, (_, span))| span.start);
         for ((from, when), (count, span)) in ambiguous {
-            let what = when.map_or_else(|| "no `when`".to_string(), |w| format!("`when = \"{w}\"`"));
+            let what =
+                when.map_or_else(|| "no `when`".to_string(), |w| format!("`when = \"{w}\"`"));
             self.warn("ambiguous_edges", format!("{count} edges leave `{from}` with {what}; a run that takes them errors with an ambiguity"), Some(span));
         }
     }
@@ -588,20 +863,28 @@ impl Validator<'_> {
         routes: &F,
         span: Option<Range<usize>>,
     ) {
-        let (Some(head), tail) = (switch.expr.head(), switch.expr.tail()) else { return };
+        let (Some(head), tail) = (switch.expr.head(), switch.expr.tail()) else {
+            return;
+        };
         if tail.first().map(String::as_str) != Some("parsed") {
             return;
         }
-        let Some(NodeKind::LlmInfer(llm)) = kinds.get(head).map(|n| &n.kind) else { return };
+        let Some(NodeKind::LlmInfer(llm)) = kinds.get(head).map(|n| &n.kind) else {
+            return;
+        };
         let schema = match &llm.output_schema {
             Some(OutputSchema::Inline(table)) => Value::Object(table.clone()),
-            Some(OutputSchema::Named(path)) if !matches!(path.as_str(), "inline" | "json") => match self.load_schema_file(path) {
-                Ok(schema) => schema,
-                Err(_) => return,
-            },
+            Some(OutputSchema::Named(path)) if !matches!(path.as_str(), "inline" | "json") => {
+                match self.load_schema_file(path) {
+                    Ok(schema) => schema,
+                    Err(_) => return,
+                }
+            }
             _ => return,
         };
-        let Some(values) = crate::schema_walk::enum_values_at(&schema, &tail[1..]) else { return };
+        let Some(values) = crate::schema_walk::enum_values_at(&schema, &tail[1..]) else {
+            return;
+        };
         for value in values {
             let label = crate::workflow::switch_label(&value);
             if !routes(id, &label) {
@@ -622,10 +905,16 @@ impl Validator<'_> {
             }
             c
         };
-        let Some(text) = candidates.iter().find_map(|c| self.options.files.read_to_string(c)) else {
-            return Err("file not found in the working directory or next to the workflow file".to_string());
+        let Some(text) = candidates
+            .iter()
+            .find_map(|c| self.options.files.read_to_string(c))
+        else {
+            return Err(
+                "file not found in the working directory or next to the workflow file".to_string(),
+            );
         };
-        let schema: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let schema: Value =
+            serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
         crate::schema_walk::check_schema(&schema)?;
         Ok(schema)
     }
@@ -636,11 +925,17 @@ fn check_header_placeholders(value: &str) -> Result<(), String> {
     let mut rest = value;
     while let Some(open) = rest.find("{{") {
         let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else { return Err("unclosed `{{` placeholder".to_string()) };
+        let Some(close) = after.find("}}") else {
+            return Err("unclosed `{{` placeholder".to_string());
+        };
         let inner = after[..close].trim();
         match inner.strip_prefix("secret:") {
             Some(name) if !name.trim().is_empty() => {}
-            _ => return Err(format!("placeholder `{{{{{inner}}}}}` is not `{{{{secret:NAME}}}}`; header values are never context-interpolated")),
+            _ => {
+                return Err(format!(
+                    "placeholder `{{{{{inner}}}}}` is not `{{{{secret:NAME}}}}`; header values are never context-interpolated"
+                ));
+            }
         }
         rest = &after[close + 2..];
     }
@@ -669,34 +964,57 @@ pub fn check_auth_ref(reference: &str, auth: &AuthConfig) -> Result<(), String> 
         "hmac" => auth.hmac.contains_key(name),
         "oidc" => auth.oidc.contains_key(name),
         "mtls" => {
-            return if name == "default" { Ok(()) } else { Err("mtls takes no binding name (use `mtls`)".to_string()) };
+            return if name == "default" {
+                Ok(())
+            } else {
+                Err("mtls takes no binding name (use `mtls`)".to_string())
+            };
         }
-        other => return Err(format!("unknown auth kind `{other}` (expected bearer, basic, hmac, oidc, mtls or none)")),
+        other => {
+            return Err(format!(
+                "unknown auth kind `{other}` (expected bearer, basic, hmac, oidc, mtls or none)"
+            ));
+        }
     };
-    if exists { Ok(()) } else { Err(format!("no [auth.{kind}.{name}] binding is declared")) }
+    if exists {
+        Ok(())
+    } else {
+        Err(format!("no [auth.{kind}.{name}] binding is declared"))
+    }
 }
 
 fn check_rate_limit(limit: &RateLimitConfig) -> Result<(), String> {
     match limit.capacity {
         None => return Err("is missing `capacity`".to_string()),
-        Some(c) if c <= 0 || c > i64::from(u32::MAX) => return Err(format!("capacity must be 1..=4294967295 (got {c})")),
+        Some(c) if c <= 0 || c > i64::from(u32::MAX) => {
+            return Err(format!("capacity must be 1..=4294967295 (got {c})"));
+        }
         _ => {}
     }
     match limit.per_second {
         None => return Err("is missing `per_second`".to_string()),
-        Some(p) if !p.is_finite() || p <= 0.0 => return Err(format!("per_second must be finite and > 0 (got {p})")),
+        Some(p) if !p.is_finite() || p <= 0.0 => {
+            return Err(format!("per_second must be finite and > 0 (got {p})"));
+        }
         _ => {}
     }
     match limit.per.as_deref() {
         None | Some("route") | Some("client_ip") => Ok(()),
-        Some(other) => Err(format!("per must be `route` or `client_ip` (got `{other}`)")),
+        Some(other) => Err(format!(
+            "per must be `route` or `client_ip` (got `{other}`)"
+        )),
     }
 }
 
 /// Builds the compiled workflow from a document that passed validation.
 fn compile(raw: RawWorkflow, source: &SourceFile, warnings: Vec<Diagnostic>) -> Workflow {
     debug_assert!(warnings.iter().all(|w| w.severity == Severity::Warning));
-    let node_index: HashMap<String, usize> = raw.nodes.iter().enumerate().map(|(i, n)| (n.id().to_string(), i)).collect();
+    let node_index: HashMap<String, usize> = raw
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id().to_string(), i))
+        .collect();
     let edges: Vec<Edge> = raw
         .edges
         .iter()
@@ -793,7 +1111,16 @@ mod tests {
         let mut auth = AuthConfig::default();
         auth.bearer.insert("default".into(), BearerAuth::default());
         auth.hmac.insert("gh".into(), HmacAuth::default());
-        for ok in ["", " none ", "NONE", "bearer", "bearer:default", "hmac: gh ", "mtls", "mtls:default"] {
+        for ok in [
+            "",
+            " none ",
+            "NONE",
+            "bearer",
+            "bearer:default",
+            "hmac: gh ",
+            "mtls",
+            "mtls:default",
+        ] {
             assert!(check_auth_ref(ok, &auth).is_ok(), "{ok}");
         }
         for bad in ["hmac", "bearer:", "Bearer", "mtls:x", "oidc:corp", "token"] {

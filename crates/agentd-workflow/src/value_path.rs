@@ -20,7 +20,10 @@ impl ContextPath {
     pub fn parse(raw: &str) -> ContextPath {
         let segments: Vec<String> = raw.split('.').map(str::to_string).collect();
         let valid = segments.iter().all(|s| !s.is_empty());
-        ContextPath { raw: raw.to_string(), segments: valid.then_some(segments) }
+        ContextPath {
+            raw: raw.to_string(),
+            segments: valid.then_some(segments),
+        }
     }
 
     /// The path as written.
@@ -30,7 +33,10 @@ impl ContextPath {
 
     /// The context key this path starts at (`trigger` or a node id), when the path is well formed.
     pub fn head(&self) -> Option<&str> {
-        self.segments.as_ref().and_then(|s| s.first()).map(String::as_str)
+        self.segments
+            .as_ref()
+            .and_then(|s| s.first())
+            .map(String::as_str)
     }
 
     /// The segments after the head.
@@ -70,7 +76,14 @@ pub struct DataPath {
 impl DataPath {
     /// Parses a data path.
     pub fn parse(raw: &str) -> DataPath {
-        DataPath { raw: raw.to_string(), segments: raw.split('.').filter(|s| !s.is_empty()).map(str::to_string).collect() }
+        DataPath {
+            raw: raw.to_string(),
+            segments: raw
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
     }
 
     /// The path as written.

@@ -141,7 +141,12 @@ impl Workflow {
 
     /// True when the workflow has anything for serve mode to run (routes or long-lived triggers).
     pub fn has_serve_work(&self) -> bool {
-        !self.environment.http_routes.is_empty() || self.environment.triggers.iter().any(TriggerConfig::is_long_lived)
+        !self.environment.http_routes.is_empty()
+            || self
+                .environment
+                .triggers
+                .iter()
+                .any(TriggerConfig::is_long_lived)
     }
 }
 
@@ -189,10 +194,26 @@ mod tests {
 
     #[test]
     fn truthiness() {
-        for v in [json!(null), json!(false), json!(""), json!(0), json!(0.0), json!(-0.0), json!([]), json!({})] {
+        for v in [
+            json!(null),
+            json!(false),
+            json!(""),
+            json!(0),
+            json!(0.0),
+            json!(-0.0),
+            json!([]),
+            json!({}),
+        ] {
             assert!(!is_truthy(&v), "{v}");
         }
-        for v in [json!(true), json!("0"), json!(1), json!(-0.5), json!([0]), json!({"a": null})] {
+        for v in [
+            json!(true),
+            json!("0"),
+            json!(1),
+            json!(-0.5),
+            json!([0]),
+            json!({"a": null}),
+        ] {
             assert!(is_truthy(&v), "{v}");
         }
     }

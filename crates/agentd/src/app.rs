@@ -1,0 +1,649 @@
+//! Dispatch (01 §3): subcommands, flag parsing, loading and validating the workflow, and the
+//! one-shot run with its outcome, record and exit code.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentd_engine::{Cancel, Engine, EngineOptions, Outcome, RunRequest, RunResult};
+use agentd_workflow::{
+    FileSource, LoadFailure, SourceFile, StartSource, ValidateOptions, Workflow,
+};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use serde_json::{Value, json};
+
+use crate::flags::{self, Settings};
+use crate::output::{self, note, usage};
+
+const SUBCOMMANDS: [&str; 9] = [
+    "inspect", "validate", "run", "serve", "runs", "approve", "reject", "store", "help",
+];
+
+/// Exit codes (01 §11).
+pub const EXIT_OK: i32 = 0;
+/// Usage errors.
+pub const EXIT_USAGE: i32 = 2;
+/// Semantic errors, failed/timed-out/errored runs.
+pub const EXIT_SEMANTIC: i32 = 5;
+
+/// Entry point; returns the process exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let first = args.first().and_then(|a| a.to_str()).map(str::to_string);
+    let subcommand = first.as_deref().filter(|a| SUBCOMMANDS.contains(a));
+    match subcommand {
+        Some("inspect") => return crate::inspect::main(&args[1..]),
+        Some("help") => {
+            let topic = args
+                .get(1)
+                .and_then(|a| a.to_str())
+                .filter(|a| SUBCOMMANDS.contains(a) && *a != "help" && *a != "inspect");
+            output::stdout(&format!("{}\n", flags::command(topic).render_help()));
+            return EXIT_OK;
+        }
+        _ => {}
+    }
+    let rest = if subcommand.is_some() {
+        args[1..].to_vec()
+    } else {
+        args
+    };
+    let matches = match flags::command(subcommand).try_get_matches_from(rest) {
+        Ok(m) => m,
+        Err(e) => return clap_error(&e),
+    };
+    let settings = Settings::new(matches);
+    if settings.switch("version") && settings.given("version") {
+        output::stdout(&format!("{}\n", env!("CARGO_PKG_VERSION")));
+        return EXIT_OK;
+    }
+    match subcommand {
+        Some("runs") => {
+            return not_in_this_build(
+                "`agentd runs`",
+                "the run history lives in the durable state store",
+            );
+        }
+        Some("approve") => {
+            return not_in_this_build(
+                "`agentd approve`",
+                "approvals live in the durable state store",
+            );
+        }
+        Some("reject") => {
+            return not_in_this_build(
+                "`agentd reject`",
+                "approvals live in the durable state store",
+            );
+        }
+        Some("store") => return not_in_this_build("`agentd store`", "the state store"),
+        _ => {}
+    }
+    match run_command(subcommand, &settings) {
+        Ok(code) => code,
+        Err(code) => code,
+    }
+}
+
+/// A feature that has not landed: a clear error, never a silent success.
+fn not_in_this_build(what: &str, why: &str) -> i32 {
+    note(format_args!(
+        "{what} is not available in this build yet ({why} has not landed)"
+    ));
+    EXIT_USAGE
+}
+
+fn clap_error(error: &clap::Error) -> i32 {
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            output::stdout(&error.render().to_string());
+            EXIT_OK
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = context(error, ContextKind::InvalidArg).unwrap_or_default();
+            usage(format_args!("unknown argument `{arg}`"))
+        }
+        ErrorKind::InvalidValue | ErrorKind::NoEquals => {
+            let arg = context(error, ContextKind::InvalidArg).unwrap_or_default();
+            let value = context(error, ContextKind::InvalidValue).unwrap_or_default();
+            if value.is_empty() {
+                usage(format_args!("missing value for `{arg}`"))
+            } else {
+                usage(format_args!("invalid value `{value}` for `{arg}`"))
+            }
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let arg = context(error, ContextKind::InvalidArg).unwrap_or_default();
+            usage(format_args!("missing required argument {arg}"))
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            usage(first)
+        }
+    }
+}
+
+fn context(error: &clap::Error, kind: ContextKind) -> Option<String> {
+    match error.get(kind)? {
+        ContextValue::String(s) => Some(s.split_whitespace().next().unwrap_or(s).to_string()),
+        ContextValue::Strings(v) => Some(v.join(", ")),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Reads files for the validator (schema files).
+struct DiskFiles;
+
+impl FileSource for DiskFiles {
+    fn read_to_string(&self, path: &Path) -> Option<String> {
+        std::fs::read_to_string(path).ok()
+    }
+}
+
+/// The workflow path from `FILE`, `--config` or `AGENTD_CONFIG`.
+fn workflow_path(subcommand: Option<&str>, settings: &Settings) -> Result<Option<OsString>, i32> {
+    let positional = match subcommand {
+        Some("validate" | "run" | "serve") => settings.positional("FILE"),
+        _ => None,
+    };
+    if positional.is_some() && settings.given("config") {
+        return Err(usage(
+            "a workflow FILE and --config were both given; pass one of them",
+        ));
+    }
+    Ok(positional.or_else(|| settings.value("config")))
+}
+
+/// Reads, parses and validates a workflow file. Err = the exit code, after printing.
+fn load_workflow(path: &Path, settings: &Settings, validate_only: bool) -> Result<Workflow, i32> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        note(format_args!("failed to read {}: {e}", path.display()));
+        EXIT_USAGE
+    })?;
+    let name = path.display().to_string();
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
+        let line = prefix.matches('\n').count() + 1;
+        let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        note(format_args!(
+            "error[toml_syntax]: {name}:{line}:{column}: the workflow file is not valid UTF-8"
+        ));
+        EXIT_USAGE
+    })?;
+    let absolute = std::path::absolute(path).ok();
+    let source = SourceFile::new(name, absolute, text);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let options = ValidateOptions {
+        mcp_stdio: settings.value("mcp-stdio").is_some(),
+        cwd,
+        files: &DiskFiles,
+    };
+    match agentd_workflow::load(&source, &options) {
+        Ok(workflow) => Ok(workflow),
+        Err(LoadFailure::Load(diagnostics)) => {
+            output::diagnostics(&source, &diagnostics);
+            Err(EXIT_USAGE)
+        }
+        Err(LoadFailure::Invalid(rejected)) => {
+            let issues: Vec<Value> = rejected
+                .errors
+                .iter()
+                .map(|d| json!({"code": d.code, "message": d.message}))
+                .collect();
+            let mut report =
+                json!({"workflow": rejected.workflow_name, "ok": false, "issues": issues});
+            if !rejected.warnings.is_empty() {
+                report["warnings"] = rejected
+                    .warnings
+                    .iter()
+                    .map(|d| json!({"code": d.code, "message": d.message}))
+                    .collect();
+            }
+            output::json(&ordered_report(report));
+            output::diagnostics(&source, &rejected.errors);
+            if !validate_only && !settings.switch("quiet") {
+                output::diagnostics(&source, &rejected.warnings);
+            }
+            Err(EXIT_SEMANTIC)
+        }
+    }
+}
+
+/// Validation report fields in the order of 02 §4 (serde_json maps would sort them).
+fn ordered_report(report: Value) -> impl serde::Serialize {
+    #[derive(serde::Serialize)]
+    struct Report {
+        workflow: Value,
+        ok: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        issues: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warnings: Option<Value>,
+    }
+    Report {
+        workflow: report["workflow"].clone(),
+        ok: report["ok"].clone(),
+        issues: report.get("issues").cloned(),
+        warnings: report.get("warnings").cloned(),
+    }
+}
+
+fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32> {
+    // Validate flag values that are usage errors whatever the mode (01 §2).
+    if let Some(format) = settings.text("log-format")
+        && !matches!(format.as_str(), "text" | "pretty" | "json")
+    {
+        return Err(usage(format_args!(
+            "invalid value `{format}` for `--log-format`: expected text, pretty or json"
+        )));
+    }
+    if let Some(target) = settings.text("log-target")
+        && !(target == "stderr"
+            || target == "stdout"
+            || target.strip_prefix("file:").is_some_and(|p| !p.is_empty()))
+    {
+        return Err(usage(format_args!(
+            "invalid value `{target}` for `--log-target`: expected stderr, stdout or file:PATH"
+        )));
+    }
+    if let Some(bind) = settings.text("bind")
+        && bind.parse::<std::net::SocketAddr>().is_err()
+    {
+        return Err(usage(format_args!(
+            "invalid value `{bind}` for `--bind`: expected IPv4:port or [IPv6]:port"
+        )));
+    }
+    if settings
+        .value("mcp-stdio")
+        .is_some_and(|v| v.to_string_lossy().trim().is_empty())
+    {
+        return Err(usage("`--mcp-stdio` needs a command"));
+    }
+    let timeout_secs = settings.number("timeout-secs", 120).map_err(usage)?.max(1);
+    settings.number("drain-timeout-secs", 30).map_err(usage)?;
+    settings.number("history-max-runs", 1000).map_err(usage)?;
+    settings.number("max-replans", 2).map_err(usage)?;
+
+    // Steps 3–5: state-dir commands and instruction mode.
+    if settings.switch("list-checkpoints") {
+        return Err(not_in_this_build(
+            "`--list-checkpoints`",
+            "the durable state store",
+        ));
+    }
+    if ["instruction", "instruction-file", "goal"]
+        .iter()
+        .any(|f| settings.value(f).is_some())
+    {
+        return Err(not_in_this_build("instruction mode", "the planner"));
+    }
+
+    // Step 6: load.
+    let validate_only = subcommand == Some("validate") || settings.switch("validate-only");
+    let Some(path) = workflow_path(subcommand, settings)? else {
+        note("no workflow configured. Pass --config FILE / AGENTD_CONFIG, or `agentd run FILE`");
+        return Err(EXIT_USAGE);
+    };
+    let path = PathBuf::from(path);
+    let workflow = load_workflow(&path, settings, validate_only)?;
+
+    // Steps 8–9: warnings and --validate-only.
+    if validate_only {
+        let mut report = json!({"workflow": workflow.name, "ok": true});
+        if !workflow.warnings.is_empty() {
+            report["warnings"] = workflow
+                .warnings
+                .iter()
+                .map(|d| json!({"code": d.code, "message": d.message}))
+                .collect();
+        }
+        output::json(&ordered_report(report));
+        return Ok(EXIT_OK);
+    }
+    let quiet = settings.switch("quiet");
+    if !quiet {
+        for warning in &workflow.warnings {
+            note(format_args!(
+                "warning: [{}] {}",
+                warning.code, warning.message
+            ));
+        }
+    }
+
+    // Step 10: logging.
+    let audit =
+        crate::logging::install(settings, workflow.environment.logging.as_ref()).map_err(|e| {
+            note(e);
+            EXIT_SEMANTIC
+        })?;
+
+    // Step 11: signing.
+    let signing_required = settings.switch("signing-required")
+        || workflow
+            .environment
+            .signing
+            .as_ref()
+            .and_then(|s| s.required)
+            .unwrap_or(false);
+    if signing_required || settings.value("signing-key-file").is_some() {
+        note(
+            "workflow signature verification failed: signature verification is not available in this build yet",
+        );
+        return Err(EXIT_SEMANTIC);
+    }
+
+    // Step 12: process limits and --require-policy.
+    if let Some(budget) = &workflow.environment.budget {
+        for (kind, value) in [
+            ("max_memory_mb", budget.max_memory_mb),
+            ("max_cpu_secs", budget.max_cpu_secs),
+        ] {
+            if let Some(value) = value.filter(|v| *v > 0) {
+                audit.emit(
+                    agentd_engine::audit::Level::Warn,
+                    "budget.apply_failed",
+                    json!({"workflow": workflow.name, "kind": kind, "value": value, "reason": "process rlimits are not available in this build"}),
+                );
+                if !quiet {
+                    note(format_args!(
+                        "warning: [budget].{kind} = {value} is not enforced: process rlimits are not available in this build"
+                    ));
+                }
+            }
+        }
+    }
+    if settings.switch("require-policy") && workflow.environment.policy.is_none() {
+        note("workflow has no [policy] table and --require-policy is set");
+        return Err(EXIT_SEMANTIC);
+    }
+
+    // Step 13: engine.
+    if let Some(backend) = workflow
+        .environment
+        .intelligence
+        .iter()
+        .flat_map(|i| i.backends.iter())
+        .next()
+    {
+        // Backends are built at startup; this build has none, so a workflow that declares one
+        // cannot have it built (06 §1, exit 2).
+        note(format_args!(
+            "intelligence.backends.{}: intelligence backends are not available in this build yet",
+            backend.name.get_ref()
+        ));
+        return Err(EXIT_USAGE);
+    }
+    if let Some(server) = workflow.environment.mcp_servers.first() {
+        note(format_args!(
+            "mcp server `{}`: the MCP client is not available in this build yet",
+            server.name.get_ref()
+        ));
+        return Err(EXIT_USAGE);
+    }
+    if settings.value("mcp-stdio").is_some()
+        || settings.value("intel-unix").is_some()
+        || settings.value("intel-http").is_some()
+    {
+        return Err(not_in_this_build(
+            "`--mcp-stdio` / `--intel-unix` / `--intel-http`",
+            "the MCP client and intelligence transports",
+        ));
+    }
+    let workflow = Arc::new(workflow);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit }).map_err(|e| {
+        note(e);
+        EXIT_SEMANTIC
+    })?;
+
+    // Step 14: resume.
+    if settings.value("resume").is_some() || settings.switch("resume-incomplete") {
+        return Err(not_in_this_build(
+            "resuming runs",
+            "the durable state store",
+        ));
+    }
+    if settings.switch("checkpoint-each-node") {
+        return Err(not_in_this_build(
+            "`--checkpoint-each-node`",
+            "the durable state store",
+        ));
+    }
+
+    // Step 15: mode.
+    let mode = match settings.text("mode") {
+        Some(m) if m == "once" || m == "serve" => Some(m),
+        Some(other) => {
+            note(format_args!(
+                "warning: unknown --mode `{other}`; inferring the mode"
+            ));
+            None
+        }
+        None => None,
+    };
+    let serve = match (subcommand, mode.as_deref()) {
+        (Some("run"), _) | (_, Some("once")) => false,
+        (Some("serve"), _) | (_, Some("serve")) => true,
+        _ => {
+            workflow.has_serve_work()
+                || workflow
+                    .environment
+                    .control
+                    .as_ref()
+                    .and_then(|c| c.enabled)
+                    .unwrap_or(false)
+                || settings.switch("control")
+        }
+    };
+    if serve {
+        return Err(not_in_this_build(
+            "serve mode",
+            "the HTTP server and schedules",
+        ));
+    }
+    Ok(one_shot(&engine, &workflow, settings, timeout_secs))
+}
+
+/// The start node for a one-shot run (01 §5.1).
+fn pick_start(workflow: &Workflow, settings: &Settings) -> Result<String, i32> {
+    if let Some(start) = settings.text("start") {
+        return Ok(start);
+    }
+    let manual: Vec<_> = workflow
+        .start_nodes
+        .iter()
+        .filter(|s| s.source == StartSource::Manual)
+        .collect();
+    if manual.len() == 1 {
+        return Ok(manual[0].name.clone());
+    }
+    if workflow.start_nodes.len() == 1 {
+        return Ok(workflow.start_nodes[0].name.clone());
+    }
+    note(format_args!(
+        "cannot pick a start node automatically ({} manual / {} total); pass --start NAME",
+        manual.len(),
+        workflow.start_nodes.len()
+    ));
+    Err(EXIT_USAGE)
+}
+
+/// The trigger input (01 §5.2).
+fn read_input(settings: &Settings) -> Result<Value, i32> {
+    let Some(raw) = settings.value("input") else {
+        return Ok(Value::Null);
+    };
+    let text_form = raw.to_str().map(str::to_string);
+    if text_form.as_deref() == Some("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+            note(format_args!("failed to read stdin: {e}"));
+            EXIT_USAGE
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            note("failed to read stdin: input is not valid UTF-8");
+            EXIT_USAGE
+        })?;
+        return Ok(file_payload(text));
+    }
+    if let Some(text) = &text_form
+        && matches!(text.trim_start().chars().next(), Some('{' | '['))
+    {
+        return serde_json::from_str(text).map_err(|e| {
+            note(format_args!("--input: invalid inline JSON: {e}"));
+            EXIT_USAGE
+        });
+    }
+    let path = PathBuf::from(&raw);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        note(format_args!("failed to read {}: {e}", path.display()));
+        EXIT_USAGE
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        note(format_args!(
+            "failed to read {}: file is not valid UTF-8",
+            path.display()
+        ));
+        EXIT_USAGE
+    })?;
+    Ok(file_payload(text))
+}
+
+fn file_payload(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
+}
+
+fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout_secs: u64) -> i32 {
+    let start = match pick_start(workflow, settings) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let input = match read_input(settings) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let max_run = workflow
+        .environment
+        .budget
+        .as_ref()
+        .and_then(|b| b.max_run_time_secs)
+        .filter(|s| *s > 0);
+    let timeout = Duration::from_secs(max_run.map_or(timeout_secs, |m| m.min(timeout_secs)));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            note(format_args!("io error: cannot start the runtime: {e}"));
+            return EXIT_SEMANTIC;
+        }
+    };
+    let cancel = Cancel::default();
+    let request = RunRequest {
+        start,
+        input,
+        trigger_kind: "manual".to_string(),
+        timeout,
+        dry_run: settings.switch("dry-run"),
+        cancel: cancel.clone(),
+    };
+    let (result, signal) = runtime.block_on(async {
+        let signals = watch_signals(cancel.clone());
+        let result = engine.run(request).await;
+        signals.abort();
+        (result, cancel.reason().map(str::to_string))
+    });
+    finish(result, settings, signal.as_deref())
+}
+
+/// Cancels the run on SIGINT/SIGTERM; a second signal exits at once (01 §5.4).
+fn watch_signals(cancel: Cancel) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            let code = tokio::select! {
+                _ = int.recv() => { cancel.cancel("interrupted by signal SIGINT"); 130 }
+                _ = term.recv() => { cancel.cancel("interrupted by signal SIGTERM"); 143 }
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            output::flush();
+            std::process::exit(code);
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel("interrupted by signal SIGINT");
+            }
+        }
+    })
+}
+
+/// Record, outcome and exit code (01 §5.3).
+fn finish(result: RunResult, settings: &Settings, signal: Option<&str>) -> i32 {
+    if let Some(path) = settings.value("record") {
+        let path = PathBuf::from(path);
+        match write_atomically(&path, &result.record) {
+            Ok(()) => note(format_args!("run record written to {}", path.display())),
+            Err(e) => note(format_args!(
+                "failed to write run record to {}: {e}",
+                path.display()
+            )),
+        }
+    }
+    output::json(&result.outcome);
+    if let Outcome::Errored { reason, .. } = &result.outcome {
+        note(reason);
+    }
+    match signal {
+        Some(s) if s.ends_with("SIGINT") => 130,
+        Some(s) if s.ends_with("SIGTERM") => 143,
+        _ => result.outcome.exit_code(),
+    }
+}
+
+/// Writes JSON to a sibling temp file, then renames it over `path`: never a partial record.
+fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
