@@ -79,9 +79,7 @@ impl Outcome {
     /// The `last_node` of any outcome.
     pub fn last_node(&self) -> Option<&str> {
         match self {
-            Outcome::Completed { last_node, .. } | Outcome::Failed { last_node, .. } => {
-                Some(last_node)
-            }
+            Outcome::Completed { last_node, .. } | Outcome::Failed { last_node, .. } => Some(last_node),
             Outcome::TimedOut { last_node, .. }
             | Outcome::Paused { last_node, .. }
             | Outcome::Errored { last_node, .. } => last_node.as_deref(),
@@ -100,16 +98,8 @@ impl Outcome {
     /// The record `detail` of this outcome (02 §5).
     pub fn detail(&self) -> Value {
         match self {
-            Outcome::Completed {
-                final_value,
-                http_response: None,
-                ..
-            } => final_value.clone(),
-            Outcome::Completed {
-                final_value,
-                http_response: Some(reply),
-                ..
-            } => {
+            Outcome::Completed { final_value, http_response: None, .. } => final_value.clone(),
+            Outcome::Completed { final_value, http_response: Some(reply), .. } => {
                 serde_json::json!({"final_value": final_value, "http_response": reply})
             }
             Outcome::Failed { reason, .. } => serde_json::json!({"reason": reason}),
@@ -256,28 +246,18 @@ mod tests {
 
     #[test]
     fn outcome_shapes_follow_the_spec_field_order() {
-        let completed = Outcome::Completed {
-            final_value: json!({"b": 1, "a": 2}),
-            last_node: "x".into(),
-            http_response: None,
-        };
+        let completed =
+            Outcome::Completed { final_value: json!({"b": 1, "a": 2}), last_node: "x".into(), http_response: None };
         assert_eq!(
             serde_json::to_string(&completed).expect("json"),
             r#"{"status":"completed","final_value":{"a":2,"b":1},"last_node":"x"}"#
         );
-        let errored = Outcome::Errored {
-            reason: "boom".into(),
-            last_node: None,
-        };
+        let errored = Outcome::Errored { reason: "boom".into(), last_node: None };
         assert_eq!(
             serde_json::to_string(&errored).expect("json"),
             r#"{"status":"errored","reason":"boom","last_node":null}"#
         );
-        let paused = Outcome::Paused {
-            run_id: "exec-1".into(),
-            last_node: Some("p".into()),
-            reason: None,
-        };
+        let paused = Outcome::Paused { run_id: "exec-1".into(), last_node: Some("p".into()), reason: None };
         assert_eq!(
             serde_json::to_string(&paused).expect("json"),
             r#"{"status":"paused","run_id":"exec-1","last_node":"p"}"#
@@ -290,10 +270,7 @@ mod tests {
         let mut map = serde_json::Map::new();
         map.insert("zeta".into(), json!(1));
         map.insert("alpha".into(), json!(2));
-        assert_eq!(
-            serde_json::to_string(&map).expect("json"),
-            r#"{"alpha":2,"zeta":1}"#
-        );
+        assert_eq!(serde_json::to_string(&map).expect("json"), r#"{"alpha":2,"zeta":1}"#);
     }
 
     #[test]

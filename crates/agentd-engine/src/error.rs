@@ -35,10 +35,7 @@ pub enum Category {
 impl Category {
     /// Whether `retry.on = "transient"` retries this category.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            Category::Tool | Category::Intelligence | Category::Mcp | Category::Timeout
-        )
+        matches!(self, Category::Tool | Category::Intelligence | Category::Mcp | Category::Timeout)
     }
 
     /// Whether `retry.on = "any"` retries this category.
@@ -60,34 +57,22 @@ pub struct NodeError {
 impl NodeError {
     /// ``tool `<tool>` failed: <message>``
     pub fn tool(tool: &str, message: impl fmt::Display) -> NodeError {
-        NodeError {
-            category: Category::Tool,
-            text: format!("tool `{tool}` failed: {message}"),
-        }
+        NodeError { category: Category::Tool, text: format!("tool `{tool}` failed: {message}") }
     }
 
     /// ``workflow `<name>`: <message>``
     pub fn workflow(name: &str, message: impl fmt::Display) -> NodeError {
-        NodeError {
-            category: Category::Workflow,
-            text: format!("workflow `{name}`: {message}"),
-        }
+        NodeError { category: Category::Workflow, text: format!("workflow `{name}`: {message}") }
     }
 
     /// A policy denial; `text` already starts with `policy violation: `.
     pub fn policy(text: String) -> NodeError {
-        NodeError {
-            category: Category::Policy,
-            text,
-        }
+        NodeError { category: Category::Policy, text }
     }
 
     /// `capability unavailable: <message>`
     pub fn capability(message: impl fmt::Display) -> NodeError {
-        NodeError {
-            category: Category::Capability,
-            text: format!("capability unavailable: {message}"),
-        }
+        NodeError { category: Category::Capability, text: format!("capability unavailable: {message}") }
     }
 
     /// ``tool `<tool>` failed: budget.<cap> exceeded: <message>``
@@ -100,18 +85,12 @@ impl NodeError {
 
     /// `timeout: node <id> exceeded <n>s`
     pub fn timeout(node: &str, seconds: u64) -> NodeError {
-        NodeError {
-            category: Category::Timeout,
-            text: format!("timeout: node {node} exceeded {seconds}s"),
-        }
+        NodeError { category: Category::Timeout, text: format!("timeout: node {node} exceeded {seconds}s") }
     }
 
     /// `configuration error: <message>`
     pub fn config(message: impl fmt::Display) -> NodeError {
-        NodeError {
-            category: Category::Config,
-            text: format!("configuration error: {message}"),
-        }
+        NodeError { category: Category::Config, text: format!("configuration error: {message}") }
     }
 
     /// Whether `retry` with `on` may re-run the node after this error.

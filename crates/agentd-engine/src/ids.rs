@@ -25,13 +25,7 @@ mod tests {
         assert_eq!(parts.len(), 4);
         assert_eq!(parts[0], "exec");
         for part in &parts[1..] {
-            assert!(
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
-                "{a}"
-            );
+            assert!(!part.is_empty() && part.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{a}");
         }
     }
 }

@@ -119,11 +119,7 @@ impl Engine {
             max_llm_tokens: budget.max_llm_tokens.filter(|&v| v > 0),
         };
         if policy.is_allow_all() {
-            options.audit.emit(
-                audit::Level::Warn,
-                "policy.allow_all",
-                serde_json::json!({"workflow": workflow.name}),
-            );
+            options.audit.emit(audit::Level::Warn, "policy.allow_all", serde_json::json!({"workflow": workflow.name}));
         }
         Ok(Engine {
             secret_backed_env: secrets::secret_backed_env_names(&workflow),

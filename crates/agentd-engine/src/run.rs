@@ -39,9 +39,7 @@ impl RunState<'_> {
         if key == "trigger" {
             return Some(&self.trigger);
         }
-        self.workflow
-            .index_of(key)
-            .and_then(|i| self.outputs[i].as_ref())
+        self.workflow.index_of(key).and_then(|i| self.outputs[i].as_ref())
     }
 }
 
@@ -60,10 +58,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     let started_wall = jiff::Timestamp::now();
     let started = Instant::now();
     let execution_id = crate::ids::next_execution_id();
-    let mut cost = Cost {
-        workflow_starts: 1,
-        ..Cost::default()
-    };
+    let mut cost = Cost { workflow_starts: 1, ..Cost::default() };
     let mut trace: Vec<TraceEntry> = Vec::new();
     let mut reply: Option<HttpReply> = None;
     let mut dead_end = false;
@@ -95,11 +90,8 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     let outcome = 'walk: {
         let Some(start) = workflow.start(&request.start) else {
             break 'walk Outcome::Errored {
-                reason: NodeError::workflow(
-                    &workflow.name,
-                    format_args!("unknown start node `{}`", request.start),
-                )
-                .text,
+                reason: NodeError::workflow(&workflow.name, format_args!("unknown start node `{}`", request.start))
+                    .text,
                 last_node: None,
             };
         };
@@ -107,10 +99,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             break 'walk Outcome::Errored {
                 reason: NodeError::workflow(
                     &workflow.name,
-                    format_args!(
-                        "start node `{}` has no unambiguous entry node (declare `entry_node`)",
-                        start.name
-                    ),
+                    format_args!("start node `{}` has no unambiguous entry node (declare `entry_node`)", start.name),
                 )
                 .text,
                 last_node: None,
@@ -122,15 +111,18 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         loop {
             if steps >= STEP_CAP {
                 break 'walk Outcome::Errored {
-                    reason: NodeError::workflow(&workflow.name, format_args!("safety cap hit: engine walked {STEP_CAP} nodes without reaching a terminal outcome")).text,
+                    reason: NodeError::workflow(
+                        &workflow.name,
+                        format_args!(
+                            "safety cap hit: engine walked {STEP_CAP} nodes without reaching a terminal outcome"
+                        ),
+                    )
+                    .text,
                     last_node: last_ran.map(|i| workflow.nodes[i].id.clone()),
                 };
             }
             if request.cancel.token.is_cancelled() {
-                break 'walk cancelled(
-                    &request.cancel,
-                    last_ran.map(|i| workflow.nodes[i].id.clone()),
-                );
+                break 'walk cancelled(&request.cancel, last_ran.map(|i| workflow.nodes[i].id.clone()));
             }
             let now = Instant::now();
             if now >= state.deadline {
@@ -155,24 +147,11 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                 );
                 cost.node_executions += 1;
                 cost.node_failures += 1;
-                trace.push(entry(
-                    node,
-                    "error",
-                    None,
-                    Value::Null,
-                    0,
-                    None,
-                    Some(error.text.clone()),
-                    started_at,
-                ));
-                break 'walk Outcome::Errored {
-                    reason: error.text,
-                    last_node: Some(node.id.clone()),
-                };
+                trace.push(entry(node, "error", None, Value::Null, 0, None, Some(error.text.clone()), started_at));
+                break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
             }
 
-            let (attempted, attempts) =
-                attempt_with_retry(engine, &mut state, node, &request.cancel.token).await;
+            let (attempted, attempts) = attempt_with_retry(engine, &mut state, node, &request.cancel.token).await;
             let elapsed_ms = millis(node_started.elapsed());
             let attempts_field = (attempts > 1).then_some(attempts);
             last_ran = Some(current);
@@ -194,10 +173,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                         Some(error.text.clone()),
                         started_at,
                     ));
-                    break 'walk Outcome::Errored {
-                        reason: error.text,
-                        last_node: Some(node.id.clone()),
-                    };
+                    break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
                 }
                 Attempted::DeadlineExpired => {
                     break 'walk Outcome::TimedOut {
@@ -212,10 +188,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             cost.node_executions += 1;
             let (output, label) = match step {
                 Step::Continue { output, label } => (output, label),
-                Step::Reply {
-                    output,
-                    reply: declared,
-                } => {
+                Step::Reply { output, reply: declared } => {
                     reply = Some(declared);
                     (output, None)
                 }
@@ -238,20 +211,8 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     };
                 }
                 Step::Fail { reason } => {
-                    trace.push(entry(
-                        node,
-                        "fail",
-                        None,
-                        Value::Null,
-                        elapsed_ms,
-                        attempts_field,
-                        None,
-                        started_at,
-                    ));
-                    break 'walk Outcome::Failed {
-                        reason,
-                        last_node: node.id.clone(),
-                    };
+                    trace.push(entry(node, "fail", None, Value::Null, elapsed_ms, attempts_field, None, started_at));
+                    break 'walk Outcome::Failed { reason, last_node: node.id.clone() };
                 }
             };
             trace.push(entry(
@@ -278,10 +239,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     };
                 }
                 Err(error) => {
-                    break 'walk Outcome::Errored {
-                        reason: error.text,
-                        last_node: Some(node.id.clone()),
-                    };
+                    break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
                 }
             }
         }
@@ -289,15 +247,9 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
 
     let outcome = match outcome {
         // `respond` replies ride only on completed outcomes.
-        Outcome::Completed {
-            final_value,
-            last_node,
-            http_response,
-        } => Outcome::Completed {
-            final_value,
-            last_node,
-            http_response: http_response.or(reply),
-        },
+        Outcome::Completed { final_value, last_node, http_response } => {
+            Outcome::Completed { final_value, last_node, http_response: http_response.or(reply) }
+        }
         other => other,
     };
     cost.count_end(&outcome);
@@ -314,9 +266,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             audit.emit(
                 Level::Warn,
                 "workflow.failed",
-                run_fields(
-                    json!({"last_node": last_node, "reason": reason, "elapsed_ms": elapsed_ms}),
-                ),
+                run_fields(json!({"last_node": last_node, "reason": reason, "elapsed_ms": elapsed_ms})),
             );
         }
         Outcome::TimedOut { last_node, .. } => {
@@ -327,11 +277,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             );
         }
         Outcome::Errored { last_node, reason } => {
-            audit.emit(
-                Level::Error,
-                "workflow.errored",
-                run_fields(json!({"last_node": last_node, "reason": reason})),
-            );
+            audit.emit(Level::Error, "workflow.errored", run_fields(json!({"last_node": last_node, "reason": reason})));
         }
         Outcome::Paused { .. } => {}
     }
@@ -345,37 +291,23 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         detail: outcome.detail(),
         wall_ms: elapsed_ms,
         cost,
-        trace: Trace {
-            execution_id,
-            entries: trace,
-        },
+        trace: Trace { execution_id, entries: trace },
         started_at: timestamp(started_wall),
         finished_at: timestamp(finished_wall),
-        trigger_kind: state
-            .trigger
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or(&request.trigger_kind)
-            .to_string(),
+        trigger_kind: state.trigger.get("kind").and_then(Value::as_str).unwrap_or(&request.trigger_kind).to_string(),
     };
     RunResult { outcome, record }
 }
 
 fn cancelled(cancel: &crate::Cancel, last_node: Option<String>) -> Outcome {
-    Outcome::Errored {
-        reason: cancel.reason().unwrap_or("cancelled").to_string(),
-        last_node,
-    }
+    Outcome::Errored { reason: cancel.reason().unwrap_or("cancelled").to_string(), last_node }
 }
 
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a trace entry has that many fields"
-)]
+#[allow(clippy::too_many_arguments, reason = "a trace entry has that many fields")]
 fn entry(
     node: &Node,
     outcome: &str,
@@ -408,10 +340,7 @@ async fn attempt_with_retry(
     cancel: &tokio_util::sync::CancellationToken,
 ) -> (Attempted, u32) {
     let retry = match &node.kind {
-        NodeKind::Call(_)
-        | NodeKind::Parallel(_)
-        | NodeKind::Map(_)
-        | NodeKind::PauseForApproval(_) => None,
+        NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) | NodeKind::PauseForApproval(_) => None,
         _ => node.retry.as_ref(),
     };
     let max_attempts = retry.map_or(1, |r| r.max_attempts.max(1));
@@ -425,16 +354,8 @@ async fn attempt_with_retry(
         let Some(retry) = retry.filter(|r| attempt < max_attempts && error.retryable(r.on)) else {
             return (Attempted::Error(error), attempt);
         };
-        let jitter = if retry.jitter.is_finite() {
-            retry.jitter.clamp(0.0, 0.5)
-        } else {
-            0.0
-        };
-        let u: f64 = if jitter > 0.0 {
-            rand::random::<f64>() * 2.0 - 1.0
-        } else {
-            0.0
-        };
+        let jitter = if retry.jitter.is_finite() { retry.jitter.clamp(0.0, 0.5) } else { 0.0 };
+        let u: f64 = if jitter > 0.0 { rand::random::<f64>() * 2.0 - 1.0 } else { 0.0 };
         let base = retry.backoff_ms.saturating_mul(u64::from(attempt)) as f64;
         let wait_ms = (base * (1.0 + jitter * u)).max(0.0) as u64;
         engine.audit.emit(
@@ -474,9 +395,7 @@ async fn attempt_once(
     }
     let node_timeout = match &node.kind {
         NodeKind::ShellRun(_) => None,
-        _ => node
-            .timeout_secs
-            .map(|s| std::time::Duration::from_secs(s.max(1))),
+        _ => node.timeout_secs.map(|s| std::time::Duration::from_secs(s.max(1))),
     };
     let node_deadline = node_timeout.map(|t| Instant::now() + t);
     let limit = match node_deadline {
@@ -525,17 +444,12 @@ fn choose_edge(
             return Err(ambiguity(workflow, current, label, n));
         }
         (None, _) => {
-            let mut defaults = out
-                .iter()
-                .filter(|i| workflow.edges[**i].when == When::Default && live(i));
+            let mut defaults = out.iter().filter(|i| workflow.edges[**i].when == When::Default && live(i));
             match (defaults.next().copied(), defaults.next()) {
                 (None, _) => None,
                 (Some(only), None) => Some(only),
                 (Some(_), Some(_)) => {
-                    let n = out
-                        .iter()
-                        .filter(|i| workflow.edges[**i].when == When::Default && live(i))
-                        .count();
+                    let n = out.iter().filter(|i| workflow.edges[**i].when == When::Default && live(i)).count();
                     return Err(ambiguity(workflow, current, label, n));
                 }
             }

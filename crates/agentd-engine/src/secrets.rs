@@ -36,15 +36,9 @@ pub fn secret_backed_env_names(workflow: &Workflow) -> BTreeSet<String> {
         placeholders(backend.headers.values(), &mut names);
     }
     if let Some(auth) = &env.auth {
-        auth.bearer
-            .values()
-            .for_each(|b| add(&mut names, &b.tokens_env));
-        auth.basic
-            .values()
-            .for_each(|b| add(&mut names, &b.credentials_env));
-        auth.hmac
-            .values()
-            .for_each(|b| add(&mut names, &b.secret_env));
+        auth.bearer.values().for_each(|b| add(&mut names, &b.tokens_env));
+        auth.basic.values().for_each(|b| add(&mut names, &b.credentials_env));
+        auth.hmac.values().for_each(|b| add(&mut names, &b.secret_env));
     }
     for server in &env.mcp_servers {
         names.extend(server.env.values().cloned());

@@ -79,8 +79,7 @@ pub fn checked_path(requested: &str, cwd: &Path) -> Result<PathBuf, CheckedPathE
     if requested.contains('\0') {
         return Err(CheckedPathError::ContainsNul);
     }
-    let normalized =
-        lexical_normalize(Path::new(requested), cwd).ok_or(CheckedPathError::ContainsNul)?;
+    let normalized = lexical_normalize(Path::new(requested), cwd).ok_or(CheckedPathError::ContainsNul)?;
     resolve_symlinks(&normalized)
 }
 
@@ -137,9 +136,7 @@ pub(crate) fn resolve(path: &Path, strictness: Strictness) -> Result<PathBuf, Ch
             Ok(metadata) if metadata.file_type().is_symlink() => {
                 hops += 1;
                 if hops > MAX_SYMLINK_HOPS {
-                    return Err(CheckedPathError::TooManySymlinks {
-                        path: path.to_path_buf(),
-                    });
+                    return Err(CheckedPathError::TooManySymlinks { path: path.to_path_buf() });
                 }
                 let target = match std::fs::read_link(&next) {
                     Ok(target) => target,
@@ -176,12 +173,7 @@ pub(crate) fn resolve(path: &Path, strictness: Strictness) -> Result<PathBuf, Ch
                 }
             }
             Ok(_) => resolved = next,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
+            Err(error) if matches!(error.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
                 exists = false;
                 resolved = next;
             }
@@ -242,11 +234,7 @@ mod tests {
             ("/", "/"),
         ];
         for (input, expected) in cases {
-            assert_eq!(
-                lexical_normalize(Path::new(input), cwd),
-                Some(PathBuf::from(expected)),
-                "{input}"
-            );
+            assert_eq!(lexical_normalize(Path::new(input), cwd), Some(PathBuf::from(expected)), "{input}");
         }
         assert_eq!(lexical_normalize(Path::new(""), cwd), None);
         assert_eq!(lexical_normalize(Path::new("a\0b"), cwd), None);
@@ -254,13 +242,7 @@ mod tests {
 
     #[test]
     fn empty_and_nul_are_rejected() {
-        assert!(matches!(
-            checked_path("", Path::new("/")),
-            Err(CheckedPathError::Empty)
-        ));
-        assert!(matches!(
-            checked_path("/tmp/\0x", Path::new("/")),
-            Err(CheckedPathError::ContainsNul)
-        ));
+        assert!(matches!(checked_path("", Path::new("/")), Err(CheckedPathError::Empty)));
+        assert!(matches!(checked_path("/tmp/\0x", Path::new("/")), Err(CheckedPathError::ContainsNul)));
     }
 }

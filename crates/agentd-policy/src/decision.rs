@@ -58,22 +58,12 @@ pub struct Decision {
 impl Decision {
     /// An allow granted by `rule`.
     pub fn allow(family: Family, rule: Option<String>, reason: impl Into<String>) -> Self {
-        Self {
-            allowed: true,
-            family,
-            rule,
-            reason: reason.into(),
-        }
+        Self { allowed: true, family, rule, reason: reason.into() }
     }
 
     /// A denial with the rule reason `reason`.
     pub fn deny(family: Family, reason: impl Into<String>) -> Self {
-        Self {
-            allowed: false,
-            family,
-            rule: None,
-            reason: reason.into(),
-        }
+        Self { allowed: false, family, rule: None, reason: reason.into() }
     }
 
     /// The error text of a denial: `policy violation: <op> denied on <target>: <reason>`.
@@ -85,10 +75,7 @@ impl Decision {
 /// `policy violation: <op> denied on <target>: <rule reason>` as one line, the target cut to
 /// [`MAX_TARGET_CHARS`] characters.
 pub fn violation_text(op: &str, target: &str, reason: &str) -> String {
-    escape_controls(&format!(
-        "policy violation: {op} denied on {}: {reason}",
-        truncate_target(target)
-    ))
+    escape_controls(&format!("policy violation: {op} denied on {}: {reason}", truncate_target(target)))
 }
 
 /// `target` cut to at most [`MAX_TARGET_CHARS`] characters (never inside a character).

@@ -34,9 +34,7 @@ pub(crate) fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern
-        .get(pattern_index..)
-        .is_some_and(|rest| rest.iter().all(|&byte| byte == b'*'))
+    pattern.get(pattern_index..).is_some_and(|rest| rest.iter().all(|&byte| byte == b'*'))
 }
 
 #[cfg(test)]

@@ -28,8 +28,7 @@ pub mod url_pattern;
 
 pub use checked_path::{CheckedPathError, checked_path, lexical_normalize, resolve_symlinks};
 pub use config::{
-    EnvPolicyConfig, FsPolicyConfig, HttpPolicyConfig, McpPolicyConfig, PolicyConfig, RegoConfig,
-    ShellPolicyConfig,
+    EnvPolicyConfig, FsPolicyConfig, HttpPolicyConfig, McpPolicyConfig, PolicyConfig, RegoConfig, ShellPolicyConfig,
 };
 pub use decision::{Decision, Family, MAX_TARGET_CHARS, truncate_target, violation_text};
 pub use name_pattern::NamePattern;

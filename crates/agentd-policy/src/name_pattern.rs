@@ -48,10 +48,7 @@ impl NamePattern {
         } else {
             NameKind::Exact(stem.to_owned())
         };
-        Ok(Self {
-            source: pattern.to_owned(),
-            kind,
-        })
+        Ok(Self { source: pattern.to_owned(), kind })
     }
 
     /// Whether `name` matches (case-sensitive).

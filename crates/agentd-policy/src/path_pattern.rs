@@ -70,27 +70,17 @@ struct Segment {
 impl Segment {
     /// A segment as written in a pattern: any `*` in it is a wildcard.
     fn written(bytes: &[u8]) -> Self {
-        Self {
-            bytes: bytes.to_vec(),
-            glob: bytes.contains(&b'*'),
-        }
+        Self { bytes: bytes.to_vec(), glob: bytes.contains(&b'*') }
     }
 
     /// A segment taken from the filesystem: always literal.
     fn literal(bytes: &[u8]) -> Self {
-        Self {
-            bytes: bytes.to_vec(),
-            glob: false,
-        }
+        Self { bytes: bytes.to_vec(), glob: false }
     }
 
     /// Whether the whole candidate segment matches.
     fn matches(&self, candidate: &[u8]) -> bool {
-        if self.glob {
-            wildcard_match(&self.bytes, candidate)
-        } else {
-            self.bytes == candidate
-        }
+        if self.glob { wildcard_match(&self.bytes, candidate) } else { self.bytes == candidate }
     }
 
     /// Whether the candidate segment starts with something this segment matches.
@@ -119,13 +109,8 @@ pub(crate) fn check_path_syntax(pattern: &str) -> Result<(), String> {
     if pattern.starts_with('~') {
         return Err("`~` is not expanded; write the absolute path".to_owned());
     }
-    if let Some(bad) = pattern
-        .chars()
-        .find(|c| matches!(c, '?' | '[' | ']' | '{' | '}'))
-    {
-        return Err(format!(
-            "`{bad}` is not allowed (only `*` and a final `**` are wildcards)"
-        ));
+    if let Some(bad) = pattern.chars().find(|c| matches!(c, '?' | '[' | ']' | '{' | '}')) {
+        return Err(format!("`{bad}` is not allowed (only `*` and a final `**` are wildcards)"));
     }
     let segments: Vec<&str> = pattern.split('/').collect();
     let last = segments.len().saturating_sub(1);
@@ -146,10 +131,7 @@ impl PathPattern {
     pub fn parse(pattern: &str) -> Result<Self, String> {
         check_path_syntax(pattern)?;
         if pattern == "*" {
-            return Ok(Self {
-                source: pattern.to_owned(),
-                shape: Shape::Any,
-            });
+            return Ok(Self { source: pattern.to_owned(), shape: Shape::Any });
         }
         let rooted = pattern.starts_with('/') || (cfg!(windows) && Path::new(pattern).has_root());
         let separators: &[char] = if cfg!(windows) { &['/', '\\'] } else { &['/'] };
@@ -168,14 +150,8 @@ impl PathPattern {
                 other => segments.push(other),
             }
         }
-        let segments = segments
-            .into_iter()
-            .map(|segment| Segment::written(segment.as_bytes()))
-            .collect();
-        Ok(Self {
-            source: pattern.to_owned(),
-            shape: Shape::Segments(Body::with_tail(rooted, segments)),
-        })
+        let segments = segments.into_iter().map(|segment| Segment::written(segment.as_bytes())).collect();
+        Ok(Self { source: pattern.to_owned(), shape: Shape::Segments(Body::with_tail(rooted, segments)) })
     }
 
     /// Parses the path part of a URL pattern (§3.5): must start with `/`; percent-encoding and
@@ -191,25 +167,15 @@ impl PathPattern {
         let parsed = url::Url::parse(&format!("http://pattern.invalid{path}"))
             .map_err(|error| format!("unparseable URL path: {error}"))?;
         let normalized = crate::url_pattern::uppercase_percent_hex(parsed.path());
-        let segments = split_rooted(normalized.as_bytes())
-            .into_iter()
-            .map(Segment::written)
-            .collect();
-        Ok(Self {
-            source: path.to_owned(),
-            shape: Shape::Segments(Body::with_tail(true, segments)),
-        })
+        let segments = split_rooted(normalized.as_bytes()).into_iter().map(Segment::written).collect();
+        Ok(Self { source: path.to_owned(), shape: Shape::Segments(Body::with_tail(true, segments)) })
     }
 
     /// The pattern exactly `/` (the path of a URL pattern that has none).
     pub(crate) fn url_root() -> Self {
         Self {
             source: "/".to_owned(),
-            shape: Shape::Segments(Body {
-                rooted: true,
-                segments: Vec::new(),
-                tail: Tail::Exact,
-            }),
+            shape: Shape::Segments(Body { rooted: true, segments: Vec::new(), tail: Tail::Exact }),
         }
     }
 
@@ -225,11 +191,7 @@ impl PathPattern {
         let mut segments: Vec<Segment> = Vec::new();
         if !body.rooted {
             let base = lexical_normalize(cwd, Path::new("/")).unwrap_or_else(|| PathBuf::from("/"));
-            segments.extend(
-                split_rooted(&os_str_bytes(base.as_os_str()))
-                    .into_iter()
-                    .map(Segment::literal),
-            );
+            segments.extend(split_rooted(&os_str_bytes(base.as_os_str())).into_iter().map(Segment::literal));
         }
         for segment in &body.segments {
             if !segment.glob && segment.bytes == b".." {
@@ -243,29 +205,19 @@ impl PathPattern {
             Tail::Exact => segments.len().saturating_sub(1),
             Tail::Subtree | Tail::Prefix(_) => segments.len(),
         };
-        let prefix_len = segments
-            .iter()
-            .take(fixed)
-            .take_while(|segment| !segment.glob)
-            .count();
+        let prefix_len = segments.iter().take(fixed).take_while(|segment| !segment.glob).count();
         let mut prefix = PathBuf::from("/");
         for segment in segments.iter().take(prefix_len) {
             prefix.push(os_string_from_bytes(&segment.bytes));
         }
         let resolved = resolve(&prefix, Strictness::KeepLiteral).unwrap_or(prefix);
-        let mut anchored: Vec<Segment> = split_rooted(&os_str_bytes(resolved.as_os_str()))
-            .into_iter()
-            .map(Segment::literal)
-            .collect();
+        let mut anchored: Vec<Segment> =
+            split_rooted(&os_str_bytes(resolved.as_os_str())).into_iter().map(Segment::literal).collect();
         anchored.extend(segments.into_iter().skip(prefix_len));
 
         Self {
             source: self.source.clone(),
-            shape: Shape::Segments(Body {
-                rooted: true,
-                segments: anchored,
-                tail: body.tail.clone(),
-            }),
+            shape: Shape::Segments(Body { rooted: true, segments: anchored, tail: body.tail.clone() }),
         }
     }
 
@@ -286,11 +238,7 @@ impl PathPattern {
         }
         let candidate = split_rooted(candidate);
         let leading_match = |count: usize| {
-            body.segments
-                .iter()
-                .zip(&candidate)
-                .take(count)
-                .all(|(segment, part)| segment.matches(part))
+            body.segments.iter().zip(&candidate).take(count).all(|(segment, part)| segment.matches(part))
         };
         let wanted = body.segments.len();
         match &body.tail {
@@ -299,9 +247,7 @@ impl PathPattern {
             Tail::Prefix(partial) => {
                 candidate.len() > wanted
                     && leading_match(wanted)
-                    && candidate
-                        .get(wanted)
-                        .is_some_and(|part| partial.matches_start_of(part))
+                    && candidate.get(wanted).is_some_and(|part| partial.matches_start_of(part))
             }
         }
     }
@@ -341,11 +287,7 @@ impl Body {
             }
             _ => Tail::Exact,
         };
-        Self {
-            rooted,
-            segments,
-            tail,
-        }
+        Self { rooted, segments, tail }
     }
 }
 
@@ -359,11 +301,7 @@ impl fmt::Display for PathPattern {
 /// string have no segments; otherwise empty segments are kept (`/a/` is `["a", ""]`).
 fn split_rooted(path: &[u8]) -> Vec<&[u8]> {
     let rest = path.strip_prefix(b"/").unwrap_or(path);
-    if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.split(|&byte| byte == b'/').collect()
-    }
+    if rest.is_empty() { Vec::new() } else { rest.split(|&byte| byte == b'/').collect() }
 }
 
 #[cfg(test)]
@@ -371,9 +309,7 @@ mod tests {
     use super::*;
 
     fn matches(pattern: &str, candidate: &str) -> bool {
-        PathPattern::parse(pattern)
-            .unwrap()
-            .matches(Path::new(candidate))
+        PathPattern::parse(pattern).unwrap().matches(Path::new(candidate))
     }
 
     #[test]

@@ -90,76 +90,23 @@ impl Policy {
         let shell = config.shell.clone().unwrap_or_default();
         let mcp = config.mcp.clone().unwrap_or_default();
 
-        let fs_read = collect(
-            &mut errors,
-            "[policy.fs].read",
-            &fs.read,
-            PathPattern::parse,
-        );
-        let fs_write = collect(
-            &mut errors,
-            "[policy.fs].write",
-            &fs.write,
-            PathPattern::parse,
-        );
+        let fs_read = collect(&mut errors, "[policy.fs].read", &fs.read, PathPattern::parse);
+        let fs_write = collect(&mut errors, "[policy.fs].write", &fs.write, PathPattern::parse);
         // Unused by every node, but still held to the grammar.
-        collect(
-            &mut errors,
-            "[policy.fs].delete",
-            &fs.delete,
-            PathPattern::parse,
-        );
-        collect(
-            &mut errors,
-            "[policy.fs].list",
-            &fs.list,
-            PathPattern::parse,
-        );
-        let env_read_keys = collect(
-            &mut errors,
-            "[policy.env].read_keys",
-            &env.read_keys,
-            NamePattern::parse,
-        );
-        let http_urls = collect(
-            &mut errors,
-            "[policy.http].urls",
-            &http.urls,
-            UrlPattern::parse,
-        );
-        let http_methods = collect(
-            &mut errors,
-            "[policy.http].methods",
-            &http.methods,
-            parse_method,
-        );
-        let shell_commands = collect(
-            &mut errors,
-            "[policy.shell].commands",
-            &shell.commands,
-            PathPattern::parse,
-        );
-        let mcp_tools = collect(
-            &mut errors,
-            "[policy.mcp].tools",
-            &mcp.tools,
-            NamePattern::parse,
-        );
-        let mcp_resources = collect(
-            &mut errors,
-            "[policy.mcp].resources",
-            &mcp.resources,
-            NamePattern::parse,
-        );
+        collect(&mut errors, "[policy.fs].delete", &fs.delete, PathPattern::parse);
+        collect(&mut errors, "[policy.fs].list", &fs.list, PathPattern::parse);
+        let env_read_keys = collect(&mut errors, "[policy.env].read_keys", &env.read_keys, NamePattern::parse);
+        let http_urls = collect(&mut errors, "[policy.http].urls", &http.urls, UrlPattern::parse);
+        let http_methods = collect(&mut errors, "[policy.http].methods", &http.methods, parse_method);
+        let shell_commands = collect(&mut errors, "[policy.shell].commands", &shell.commands, PathPattern::parse);
+        let mcp_tools = collect(&mut errors, "[policy.mcp].tools", &mcp.tools, NamePattern::parse);
+        let mcp_resources = collect(&mut errors, "[policy.mcp].resources", &mcp.resources, NamePattern::parse);
         if !errors.is_empty() {
             return Err(PolicyError::BadPatterns(errors));
         }
 
         let anchor = |patterns: Vec<PathPattern>| -> Vec<PathPattern> {
-            patterns
-                .iter()
-                .map(|pattern| pattern.anchored(cwd))
-                .collect()
+            patterns.iter().map(|pattern| pattern.anchored(cwd)).collect()
         };
         Ok(Self {
             rules: Some(Box::new(Rules {
@@ -189,35 +136,17 @@ impl Policy {
 
     /// `read_file` on a checked path (§3.2) against `[policy.fs].read`.
     pub fn check_fs_read(&self, checked: &Path) -> Decision {
-        self.check_paths(
-            Family::Fs,
-            checked,
-            |rules| &rules.fs_read,
-            "[policy.fs].read",
-            "path",
-        )
+        self.check_paths(Family::Fs, checked, |rules| &rules.fs_read, "[policy.fs].read", "path")
     }
 
     /// `write_file` / `create_dir` on a checked path (§3.2) against `[policy.fs].write`.
     pub fn check_fs_write(&self, checked: &Path) -> Decision {
-        self.check_paths(
-            Family::Fs,
-            checked,
-            |rules| &rules.fs_write,
-            "[policy.fs].write",
-            "path",
-        )
+        self.check_paths(Family::Fs, checked, |rules| &rules.fs_write, "[policy.fs].write", "path")
     }
 
     /// `shell_run` on the fully resolved command path (§3.3) against `[policy.shell].commands`.
     pub fn check_shell(&self, resolved: &Path) -> Decision {
-        self.check_paths(
-            Family::Shell,
-            resolved,
-            |rules| &rules.shell_commands,
-            "[policy.shell].commands",
-            "command",
-        )
+        self.check_paths(Family::Shell, resolved, |rules| &rules.shell_commands, "[policy.shell].commands", "command")
     }
 
     /// `read_env` of `key` against `[policy.env].read_keys`. (Denying a variable that backs a
@@ -247,10 +176,7 @@ impl Policy {
         if !rules.http_methods.is_empty() && !rules.http_methods.contains(&method) {
             return Decision::deny(
                 Family::Http,
-                format!(
-                    "method {} not in [policy.http].methods",
-                    escape_controls(&method)
-                ),
+                format!("method {} not in [policy.http].methods", escape_controls(&method)),
             );
         }
         if rules.http_urls.is_empty() {
@@ -269,35 +195,23 @@ impl Policy {
     /// If any address is restricted, the request is allowed only when a pattern that matches the
     /// URL names its host exactly (no `*` in the host, not the pattern `*`). Allow-everything mode
     /// applies no restriction.
-    pub fn restricted_address_decision(
-        &self,
-        url: &NormalizedUrl,
-        resolved: &[IpAddr],
-    ) -> Decision {
+    pub fn restricted_address_decision(&self, url: &NormalizedUrl, resolved: &[IpAddr]) -> Decision {
         let Some(rules) = &self.rules else {
             return Decision::allow(Family::Http, None, ALLOW_ALL_REASON);
         };
         // An IP literal resolves to itself, whether or not the caller listed it.
-        let Some(restricted) = url
-            .ip_literal()
-            .into_iter()
-            .chain(resolved.iter().copied())
-            .find(|ip| is_restricted(*ip))
+        let Some(restricted) =
+            url.ip_literal().into_iter().chain(resolved.iter().copied()).find(|ip| is_restricted(*ip))
         else {
             return Decision::allow(Family::Http, None, "no restricted address");
         };
-        let exact = rules
-            .http_urls
-            .iter()
-            .find(|pattern| pattern.matches(url) && pattern.names_host_exactly(&url.host));
+        let exact =
+            rules.http_urls.iter().find(|pattern| pattern.matches(url) && pattern.names_host_exactly(&url.host));
         match exact {
             Some(pattern) => Decision::allow(
                 Family::Http,
                 Some(pattern.as_str().to_owned()),
-                format!(
-                    "restricted address {restricted} reached through the exact host entry `{}`",
-                    pattern.as_str()
-                ),
+                format!("restricted address {restricted} reached through the exact host entry `{}`", pattern.as_str()),
             ),
             None => Decision::deny(
                 Family::Http,
@@ -353,14 +267,7 @@ impl Policy {
 /// reason as an unlisted tool: `tool <t> not in allow_tools of server <s>`.
 pub fn check_mcp_tool(server: &str, allow_tools: &[NamePattern], tool: &str) -> Decision {
     let reason = || format!("tool {tool} not in allow_tools of server {server}");
-    check_names(
-        Family::Mcp,
-        allow_tools,
-        tool,
-        &format!("allow_tools of server {server}"),
-        reason,
-        reason,
-    )
+    check_names(Family::Mcp, allow_tools, tool, &format!("allow_tools of server {server}"), reason, reason)
 }
 
 /// `read_mcp_resource` against a server's resource allowlist (`[[mcp_servers]].allow_resources`,
@@ -368,14 +275,7 @@ pub fn check_mcp_tool(server: &str, allow_tools: &[NamePattern], tool: &str) -> 
 /// `resource <uri> not in allow_resources of server <s>`.
 pub fn check_mcp_resource(server: &str, allow_resources: &[NamePattern], uri: &str) -> Decision {
     let reason = || format!("resource {uri} not in allow_resources of server {server}");
-    check_names(
-        Family::Mcp,
-        allow_resources,
-        uri,
-        &format!("allow_resources of server {server}"),
-        reason,
-        reason,
-    )
+    check_names(Family::Mcp, allow_resources, uri, &format!("allow_resources of server {server}"), reason, reason)
 }
 
 /// Matches `name` against name patterns; the reasons are built only when needed.
@@ -398,9 +298,5 @@ fn check_names(
 
 /// An allow naming the pattern that granted it.
 fn allowed_by(family: Family, pattern: &str, list_name: &str) -> Decision {
-    Decision::allow(
-        family,
-        Some(pattern.to_owned()),
-        format!("allowed by `{pattern}` in {list_name}"),
-    )
+    Decision::allow(family, Some(pattern.to_owned()), format!("allowed by `{pattern}` in {list_name}"))
 }

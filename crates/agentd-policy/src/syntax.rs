@@ -30,14 +30,7 @@ impl fmt::Display for PatternError {
     /// One line: ``[policy.fs].write[2] `/a/**/b`: `**` is only allowed as the final segment``.
     /// Control characters in the pattern are shown escaped so the message stays on one line.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            formatter,
-            "{}[{}] `{}`: {}",
-            self.list,
-            self.index,
-            escape_controls(&self.pattern),
-            self.reason
-        )
+        write!(formatter, "{}[{}] `{}`: {}", self.list, self.index, escape_controls(&self.pattern), self.reason)
     }
 }
 
@@ -50,74 +43,24 @@ impl std::error::Error for PatternError {}
 pub fn check_policy_syntax(config: &PolicyConfig) -> Vec<PatternError> {
     let mut errors = Vec::new();
     if let Some(fs) = &config.fs {
-        collect(
-            &mut errors,
-            "[policy.fs].read",
-            &fs.read,
-            PathPattern::parse,
-        );
-        collect(
-            &mut errors,
-            "[policy.fs].write",
-            &fs.write,
-            PathPattern::parse,
-        );
-        collect(
-            &mut errors,
-            "[policy.fs].delete",
-            &fs.delete,
-            PathPattern::parse,
-        );
-        collect(
-            &mut errors,
-            "[policy.fs].list",
-            &fs.list,
-            PathPattern::parse,
-        );
+        collect(&mut errors, "[policy.fs].read", &fs.read, PathPattern::parse);
+        collect(&mut errors, "[policy.fs].write", &fs.write, PathPattern::parse);
+        collect(&mut errors, "[policy.fs].delete", &fs.delete, PathPattern::parse);
+        collect(&mut errors, "[policy.fs].list", &fs.list, PathPattern::parse);
     }
     if let Some(env) = &config.env {
-        collect(
-            &mut errors,
-            "[policy.env].read_keys",
-            &env.read_keys,
-            NamePattern::parse,
-        );
+        collect(&mut errors, "[policy.env].read_keys", &env.read_keys, NamePattern::parse);
     }
     if let Some(http) = &config.http {
-        collect(
-            &mut errors,
-            "[policy.http].urls",
-            &http.urls,
-            UrlPattern::parse,
-        );
-        collect(
-            &mut errors,
-            "[policy.http].methods",
-            &http.methods,
-            parse_method,
-        );
+        collect(&mut errors, "[policy.http].urls", &http.urls, UrlPattern::parse);
+        collect(&mut errors, "[policy.http].methods", &http.methods, parse_method);
     }
     if let Some(shell) = &config.shell {
-        collect(
-            &mut errors,
-            "[policy.shell].commands",
-            &shell.commands,
-            PathPattern::parse,
-        );
+        collect(&mut errors, "[policy.shell].commands", &shell.commands, PathPattern::parse);
     }
     if let Some(mcp) = &config.mcp {
-        collect(
-            &mut errors,
-            "[policy.mcp].tools",
-            &mcp.tools,
-            NamePattern::parse,
-        );
-        collect(
-            &mut errors,
-            "[policy.mcp].resources",
-            &mcp.resources,
-            NamePattern::parse,
-        );
+        collect(&mut errors, "[policy.mcp].tools", &mcp.tools, NamePattern::parse);
+        collect(&mut errors, "[policy.mcp].resources", &mcp.resources, NamePattern::parse);
     }
     errors
 }
@@ -141,12 +84,7 @@ pub(crate) fn collect<T>(
     for (index, pattern) in patterns.iter().enumerate() {
         match parse(pattern) {
             Ok(value) => parsed.push(value),
-            Err(reason) => errors.push(PatternError {
-                list: list.to_owned(),
-                index,
-                pattern: pattern.clone(),
-                reason,
-            }),
+            Err(reason) => errors.push(PatternError { list: list.to_owned(), index, pattern: pattern.clone(), reason }),
         }
     }
     parsed
@@ -189,14 +127,8 @@ mod tests {
             pattern: "/a/**/b".to_owned(),
             reason: "`**` is only allowed as the final segment".to_owned(),
         };
-        assert_eq!(
-            error.to_string(),
-            "[policy.fs].write[2] `/a/**/b`: `**` is only allowed as the final segment"
-        );
-        let error = PatternError {
-            pattern: "a\nb".to_owned(),
-            ..error
-        };
+        assert_eq!(error.to_string(), "[policy.fs].write[2] `/a/**/b`: `**` is only allowed as the final segment");
+        let error = PatternError { pattern: "a\nb".to_owned(), ..error };
         assert!(!error.to_string().contains('\n'));
     }
 

@@ -25,11 +25,7 @@ pub fn read_env(
 ) -> Result<EnvValue, Error> {
     let decision = policy.check_env(key);
     if !decision.allowed {
-        return Err(Error::Denied {
-            op,
-            target: key.to_string(),
-            decision,
-        });
+        return Err(Error::Denied { op, target: key.to_string(), decision });
     }
     if secret_backed.contains(key) {
         return Err(Error::Denied {
@@ -44,8 +40,6 @@ pub fn read_env(
     match std::env::var(key) {
         Ok(value) => Ok(EnvValue::Set(value)),
         Err(std::env::VarError::NotPresent) => Ok(EnvValue::Missing),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(Error::Failed(format!("env var `{key}` is not valid UTF-8")))
-        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Failed(format!("env var `{key}` is not valid UTF-8"))),
     }
 }

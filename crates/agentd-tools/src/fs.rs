@@ -22,13 +22,7 @@ pub enum Access {
 }
 
 /// Normalises `requested` and checks it against policy; returns the checked path to act on.
-pub fn check(
-    op: &'static str,
-    policy: &Policy,
-    cwd: &Path,
-    requested: &str,
-    access: Access,
-) -> Result<PathBuf, Error> {
+pub fn check(op: &'static str, policy: &Policy, cwd: &Path, requested: &str, access: Access) -> Result<PathBuf, Error> {
     let checked = agentd_policy::checked_path(requested, cwd)
         .map_err(|e| Error::Failed(format!("invalid path `{}`: {e}", requested.escape_debug())))?;
     let decision = match access {
@@ -38,11 +32,7 @@ pub fn check(
     if decision.allowed {
         Ok(checked)
     } else {
-        Err(Error::Denied {
-            op,
-            target: checked.display().to_string(),
-            decision,
-        })
+        Err(Error::Denied { op, target: checked.display().to_string(), decision })
     }
 }
 
@@ -59,20 +49,16 @@ pub struct FileText {
 pub fn read_text(checked: &Path, shown: &str) -> Result<FileText, Error> {
     let bytes = std::fs::read(checked).map_err(|e| Error::Failed(format!("read {shown}: {e}")))?;
     let size = bytes.len() as u64;
-    let content = String::from_utf8(bytes)
-        .map_err(|_| Error::Failed(format!("read {shown}: file is not valid UTF-8")))?;
-    Ok(FileText {
-        bytes: size,
-        content,
-    })
+    let content =
+        String::from_utf8(bytes).map_err(|_| Error::Failed(format!("read {shown}: file is not valid UTF-8")))?;
+    Ok(FileText { bytes: size, content })
 }
 
 /// Creates the missing parents of a checked path, then creates or truncates the file and writes
 /// `content`, opening the final component with no-follow semantics.
 pub fn write_bytes(checked: &Path, shown: &str, content: &[u8]) -> Result<(), Error> {
     if let Some(parent) = checked.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::Failed(format!("mkdir_p {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::Failed(format!("mkdir_p {}: {e}", parent.display())))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -81,11 +67,8 @@ pub fn write_bytes(checked: &Path, shown: &str, content: &[u8]) -> Result<(), Er
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NOFOLLOW);
     }
-    let mut file = options
-        .open(checked)
-        .map_err(|e| Error::Failed(format!("write {shown}: {e}")))?;
-    file.write_all(content)
-        .map_err(|e| Error::Failed(format!("write {shown}: {e}")))?;
+    let mut file = options.open(checked).map_err(|e| Error::Failed(format!("write {shown}: {e}")))?;
+    file.write_all(content).map_err(|e| Error::Failed(format!("write {shown}: {e}")))?;
     Ok(())
 }
 
@@ -121,18 +104,8 @@ mod tests {
             ..Default::default()
         };
         let policy = Policy::compile(Some(&config), dir.path()).expect("policy");
-        let err = check(
-            "read_file",
-            &policy,
-            dir.path(),
-            "missing/nope.txt",
-            Access::Read,
-        )
-        .expect_err("denied");
+        let err = check("read_file", &policy, dir.path(), "missing/nope.txt", Access::Read).expect_err("denied");
         assert!(matches!(err, Error::Denied { .. }), "{err}");
-        assert!(
-            err.to_string().contains("path not in [policy.fs].read"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("path not in [policy.fs].read"), "{err}");
     }
 }

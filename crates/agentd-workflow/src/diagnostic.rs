@@ -32,33 +32,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error finding.
-    pub fn error(
-        code: &'static str,
-        message: impl Into<String>,
-        span: Option<Range<usize>>,
-    ) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            span,
-            hint: None,
-        }
+    pub fn error(code: &'static str, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, code, message: message.into(), span, hint: None }
     }
 
     /// A warning finding.
-    pub fn warning(
-        code: &'static str,
-        message: impl Into<String>,
-        span: Option<Range<usize>>,
-    ) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            code,
-            message: message.into(),
-            span,
-            hint: None,
-        }
+    pub fn warning(code: &'static str, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, code, message: message.into(), span, hint: None }
     }
 
     /// Adds a hint.
@@ -86,10 +66,7 @@ impl Diagnostic {
             let line_text = source.line_text(start.line);
             let gutter = start.line.to_string().len();
             let pad = " ".repeat(gutter);
-            out.push_str(&format!(
-                "{pad}--> {}:{}:{}\n",
-                source.name, start.line, start.column
-            ));
+            out.push_str(&format!("{pad}--> {}:{}:{}\n", source.name, start.line, start.column));
             out.push_str(&format!("{pad} |\n"));
             out.push_str(&format!("{} | {}\n", start.line, sanitize_line(line_text)));
             // Carets cover the span on its first line only (at least one caret).
@@ -97,17 +74,9 @@ impl Diagnostic {
             let caret_len = if end.line == start.line {
                 end.column.saturating_sub(start.column).max(1)
             } else {
-                line_text
-                    .chars()
-                    .count()
-                    .saturating_sub(start.column - 1)
-                    .max(1)
+                line_text.chars().count().saturating_sub(start.column - 1).max(1)
             };
-            out.push_str(&format!(
-                "{pad} | {}{}\n",
-                " ".repeat(start.column - 1),
-                "^".repeat(caret_len.min(120))
-            ));
+            out.push_str(&format!("{pad} | {}{}\n", " ".repeat(start.column - 1), "^".repeat(caret_len.min(120))));
         } else {
             out.push_str(&format!(" --> {}\n", source.name));
         }
@@ -120,17 +89,8 @@ impl Diagnostic {
 
 /// Replaces control characters so a rendered line never moves the cursor or rings the bell.
 fn sanitize_line(line: &str) -> String {
-    let shown: String = line
-        .chars()
-        .take(400)
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let shown: String =
+        line.chars().take(400).map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c }).collect();
     shown.replace('\t', " ")
 }
 
@@ -141,8 +101,7 @@ mod tests {
     #[test]
     fn render_points_at_the_span() {
         let src = SourceFile::new("wf.toml", None, "name = \"x\"\nbogus = 1\n".to_string());
-        let d = Diagnostic::error("unknown_key", "unknown top-level key `bogus`", Some(11..16))
-            .with_hint("remove it");
+        let d = Diagnostic::error("unknown_key", "unknown top-level key `bogus`", Some(11..16)).with_hint("remove it");
         assert_eq!(
             d.render(&src),
             "error[unknown_key]: unknown top-level key `bogus`\n --> wf.toml:2:1\n  |\n2 | bogus = 1\n  | ^^^^^\nhint: remove it\n"

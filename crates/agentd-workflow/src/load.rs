@@ -46,27 +46,19 @@ pub fn parse_document(source: &SourceFile) -> Result<RawWorkflow, Vec<Diagnostic
     if !syntax_errors.is_empty() {
         let mut diagnostics: Vec<Diagnostic> = Vec::new();
         for error in syntax_errors {
-            let diagnostic = Diagnostic::error(
-                "toml_syntax",
-                format!("TOML syntax: {}", one_line(error.message())),
-                error.span(),
-            );
+            let diagnostic =
+                Diagnostic::error("toml_syntax", format!("TOML syntax: {}", one_line(error.message())), error.span());
             if !diagnostics.iter().any(|d| d.span == diagnostic.span) {
                 diagnostics.push(diagnostic);
             }
         }
         return Err(diagnostics);
     }
-    let mut loader = Loader {
-        diagnostics: Vec::new(),
-    };
+    let mut loader = Loader { diagnostics: Vec::new() };
     let document_span = root.span();
     let mut table = root.into_inner();
     if let Some(wrapped) = table.remove("workflows") {
-        let mut extra: Vec<_> = table
-            .iter()
-            .map(|(k, _)| (k.get_ref().to_string(), k.span()))
-            .collect();
+        let mut extra: Vec<_> = table.iter().map(|(k, _)| (k.get_ref().to_string(), k.span())).collect();
         extra.sort_by_key(|(_, span)| span.start);
         for (key, span) in extra {
             loader.diagnostics.push(
@@ -86,11 +78,7 @@ pub fn parse_document(source: &SourceFile) -> Result<RawWorkflow, Vec<Diagnostic
                 match item.into_inner() {
                     DeValue::Table(inner) => table = inner,
                     _ => {
-                        loader.error(
-                            "wrong_type",
-                            "[[workflows]] entry must be a table".to_string(),
-                            item_span,
-                        );
+                        loader.error("wrong_type", "[[workflows]] entry must be a table".to_string(), item_span);
                         return Err(loader.finish());
                     }
                 }
@@ -98,30 +86,19 @@ pub fn parse_document(source: &SourceFile) -> Result<RawWorkflow, Vec<Diagnostic
             DeValue::Array(items) => {
                 loader.error(
                     "wrapped_form",
-                    format!(
-                        "expected exactly one [[workflows]] entry; found {}",
-                        items.len()
-                    ),
+                    format!("expected exactly one [[workflows]] entry; found {}", items.len()),
                     span,
                 );
                 return Err(loader.finish());
             }
             _ => {
-                loader.error(
-                    "wrapped_form",
-                    "expected exactly one [[workflows]] entry; found 0".to_string(),
-                    span,
-                );
+                loader.error("wrapped_form", "expected exactly one [[workflows]] entry; found 0".to_string(), span);
                 return Err(loader.finish());
             }
         }
     }
     let raw = loader.document(table, document_span);
-    if loader.diagnostics.is_empty() {
-        Ok(raw)
-    } else {
-        Err(loader.finish())
-    }
+    if loader.diagnostics.is_empty() { Ok(raw) } else { Err(loader.finish()) }
 }
 
 fn one_line(message: &str) -> String {
@@ -134,14 +111,12 @@ struct Loader {
 
 impl Loader {
     fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics
-            .sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        self.diagnostics.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
         self.diagnostics
     }
 
     fn error(&mut self, code: &'static str, message: String, span: Range<usize>) {
-        self.diagnostics
-            .push(Diagnostic::error(code, message, Some(span)));
+        self.diagnostics.push(Diagnostic::error(code, message, Some(span)));
     }
 
     /// Records a serde error raised while deserializing `what`.
@@ -160,24 +135,19 @@ impl Loader {
         self.error(code, format!("{what}: {message}"), span);
     }
 
-    fn value<'i, T: Deserialize<'i>>(&mut self, what: &str, item: Item<'i>) -> Option<T> {
+    fn value<'i, T: Deserialize<'i>>(&mut self, what: impl std::fmt::Display, item: Item<'i>) -> Option<T> {
         let span = item.span();
         match T::deserialize(item.into_deserializer()) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.serde_error(what, e, span);
+                self.serde_error(&what.to_string(), e, span);
                 None
             }
         }
     }
 
     /// An array of tables (`[[x]]` or an inline array); each element handled by `f`.
-    fn array<'i>(
-        &mut self,
-        key: &str,
-        item: Item<'i>,
-        mut f: impl FnMut(&mut Self, usize, Item<'i>),
-    ) {
+    fn array<'i>(&mut self, key: &str, item: Item<'i>, mut f: impl FnMut(&mut Self, usize, Item<'i>)) {
         let span = item.span();
         match item.into_inner() {
             DeValue::Array(items) => {
@@ -187,10 +157,7 @@ impl Loader {
             }
             other => self.error(
                 "wrong_type",
-                format!(
-                    "`{key}` must be an array of tables, found {}",
-                    other.type_str()
-                ),
+                format!("`{key}` must be an array of tables, found {}", other.type_str()),
                 span,
             ),
         }
@@ -199,7 +166,7 @@ impl Loader {
     /// Splits a tagged table: removes `tag` and returns its string value with the rest.
     fn tagged<'i>(
         &mut self,
-        what: &str,
+        what: impl std::fmt::Display,
         tag: &str,
         item: Item<'i>,
     ) -> Option<(String, Range<usize>, Item<'i>)> {
@@ -209,27 +176,15 @@ impl Loader {
             return None;
         };
         let Some(tag_value) = table.remove(tag) else {
-            self.error(
-                "missing_key",
-                format!("{what}: missing field `{tag}`"),
-                span,
-            );
+            self.error("missing_key", format!("{what}: missing field `{tag}`"), span);
             return None;
         };
         let tag_span = tag_value.span();
         let DeValue::String(name) = tag_value.into_inner() else {
-            self.error(
-                "wrong_type",
-                format!("{what}: `{tag}` must be a string"),
-                tag_span,
-            );
+            self.error("wrong_type", format!("{what}: `{tag}` must be a string"), tag_span);
             return None;
         };
-        Some((
-            name.into_owned(),
-            tag_span,
-            Spanned::new(span, DeValue::Table(table)),
-        ))
+        Some((name.into_owned(), tag_span, Spanned::new(span, DeValue::Table(table))))
     }
 
     fn document<'i>(&mut self, table: DeTable<'i>, document_span: Range<usize>) -> RawWorkflow {
@@ -247,7 +202,7 @@ impl Loader {
                 }
                 "description" => raw.description = self.value("`description`", item),
                 "start_nodes" => self.array("start_nodes", item, |l, i, e| {
-                    if let Some(s) = l.value(&format!("start_nodes[{i}]"), e) {
+                    if let Some(s) = l.value(format_args!("start_nodes[{i}]"), e) {
                         raw.start_nodes.push(s);
                     }
                 }),
@@ -257,7 +212,7 @@ impl Loader {
                     }
                 }),
                 "edges" => self.array("edges", item, |l, i, e| {
-                    if let Some(edge) = l.value(&format!("edges[{i}]"), e) {
+                    if let Some(edge) = l.value(format_args!("edges[{i}]"), e) {
                         raw.edges.push(edge);
                     }
                 }),
@@ -269,7 +224,7 @@ impl Loader {
                 }),
                 "http_routes" => self.array("http_routes", item, |l, i, e| {
                     let span = e.span();
-                    if let Some(r) = l.value(&format!("http_routes[{i}]"), e) {
+                    if let Some(r) = l.value(format_args!("http_routes[{i}]"), e) {
                         raw.http_routes.push((r, span));
                     }
                 }),
@@ -283,7 +238,7 @@ impl Loader {
                 "signing" => raw.signing = self.value("[signing]", item),
                 "budget" => raw.budget = self.value("[budget]", item),
                 "mcp_servers" => self.array("mcp_servers", item, |l, i, e| {
-                    if let Some(s) = l.value(&format!("mcp_servers[{i}]"), e) {
+                    if let Some(s) = l.value(format_args!("mcp_servers[{i}]"), e) {
                         raw.mcp_servers.push(s);
                     }
                 }),
@@ -303,12 +258,8 @@ impl Loader {
                         |k| format!("did you mean `{k}`?"),
                     );
                     self.diagnostics.push(
-                        Diagnostic::error(
-                            "unknown_key",
-                            format!("unknown top-level key `{other}`"),
-                            Some(key_span),
-                        )
-                        .with_hint(hint),
+                        Diagnostic::error("unknown_key", format!("unknown top-level key `{other}`"), Some(key_span))
+                            .with_hint(hint),
                     );
                 }
             }
@@ -325,7 +276,7 @@ impl Loader {
 
     fn node<'i>(&mut self, index: usize, item: Item<'i>) -> Option<NodeConfig> {
         let span = item.span();
-        let label = format!("nodes[{index}]");
+        let label = NodeLabel { index };
         let (type_name, type_span, rest) = self.tagged(&label, "type", item)?;
         let DeValue::Table(mut fields) = rest.into_inner() else {
             return None;
@@ -341,23 +292,17 @@ impl Loader {
                 common.insert(k, v);
             }
         }
-        let id_text = common
-            .get("id")
-            .and_then(|v| v.get_ref().as_str())
-            .map(str::to_string);
-        let what = match &id_text {
-            Some(id) => format!("node `{id}` (type `{type_name}`)"),
-            None => format!("{label} (type `{type_name}`)"),
-        };
-        let common: Option<CommonFields> =
-            self.value(&what, Spanned::new(span.clone(), DeValue::Table(common)));
+        // Only the id's text is copied; the rest of the label is formatted on error only.
+        let id_text = common.get("id").and_then(|v| v.get_ref().as_str()).map(str::to_string);
+        let what = NodeWhat { index, id: id_text.as_deref(), type_name: &type_name };
+        let common: Option<CommonFields> = self.value(&what, Spanned::new(span.clone(), DeValue::Table(common)));
         let kind = match NodeKind::from_type(
             &type_name,
             Spanned::new(span.clone(), DeValue::Table(fields)).into_deserializer(),
         ) {
             Some(Ok(kind)) => Some(kind),
             Some(Err(e)) => {
-                self.serde_error(&what, e, span.clone());
+                self.serde_error(&what.to_string(), e, span.clone());
                 None
             }
             None => {
@@ -376,12 +321,7 @@ impl Loader {
                 None
             }
         };
-        Some(NodeConfig {
-            common: common?,
-            kind: kind?,
-            type_span,
-            span,
-        })
+        Some(NodeConfig { common: common?, kind: kind?, type_span, span })
     }
 
     fn trigger<'i>(&mut self, index: usize, item: Item<'i>) -> Option<TriggerConfig> {
@@ -393,10 +333,9 @@ impl Loader {
             "interval" => TriggerConfig::Interval(self.value(&what, rest)?),
             "fs_watch" => TriggerConfig::FsWatch(self.value(&what, rest)?),
             "mcp.resource.updated" => TriggerConfig::McpResourceUpdated(self.value(&what, rest)?),
-            "internal.event" | "mcp.resource.created" => TriggerConfig::Rejected {
-                config: self.value(&what, rest)?,
-                type_name,
-            },
+            "internal.event" | "mcp.resource.created" => {
+                TriggerConfig::Rejected { config: self.value(&what, rest)?, type_name }
+            }
             _ => {
                 self.diagnostics.push(
                     Diagnostic::error(
@@ -404,9 +343,7 @@ impl Loader {
                         format!("{label}: unknown trigger type `{type_name}`"),
                         Some(type_span),
                     )
-                    .with_hint(
-                        "known trigger types: cron, interval, fs_watch, mcp.resource.updated",
-                    ),
+                    .with_hint("known trigger types: cron, interval, fs_watch, mcp.resource.updated"),
                 );
                 return None;
             }
@@ -423,11 +360,7 @@ impl Loader {
         let name = match fields.remove("name") {
             Some(v) => self.value::<String>(&format!("{label}: `name`"), v),
             None => {
-                self.error(
-                    "missing_key",
-                    format!("{label}: missing field `name`"),
-                    span.clone(),
-                );
+                self.error("missing_key", format!("{label}: missing field `name`"), span.clone());
                 None
             }
         };
@@ -451,21 +384,13 @@ impl Loader {
                 return None;
             }
         };
-        Some(SecretConfig {
-            name: name?,
-            source,
-        })
+        Some(SecretConfig { name: name?, source })
     }
 }
 
 /// The closest known word within edit distance 2, for "did you mean" hints.
 fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    known.iter().map(|k| (edit_distance(word, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -476,13 +401,36 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            current.push(
-                (previous[j] + cost)
-                    .min(previous[j + 1] + 1)
-                    .min(current[j] + 1),
-            );
+            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
         }
         previous = current;
     }
     previous[b.len()]
+}
+
+/// `nodes[i]`, formatted only when an error needs it.
+struct NodeLabel {
+    index: usize,
+}
+
+impl std::fmt::Display for NodeLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "nodes[{}]", self.index)
+    }
+}
+
+/// How a node is named in its load errors, formatted only when an error needs it.
+struct NodeWhat<'a> {
+    index: usize,
+    id: Option<&'a str>,
+    type_name: &'a str,
+}
+
+impl std::fmt::Display for NodeWhat<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "node `{id}` (type `{}`)", self.type_name),
+            None => write!(f, "nodes[{}] (type `{}`)", self.index, self.type_name),
+        }
+    }
 }

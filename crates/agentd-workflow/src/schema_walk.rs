@@ -57,14 +57,8 @@ mod tests {
             "$defs": {"label": {"enum": ["bug", "question"]}},
             "properties": {"label": {"$ref": "#/$defs/label"}, "inner": {"properties": {"k": {"const": 3}}}}
         });
-        assert_eq!(
-            enum_values_at(&schema, &["label".into()]),
-            Some(vec![json!("bug"), json!("question")])
-        );
-        assert_eq!(
-            enum_values_at(&schema, &["inner".into(), "k".into()]),
-            Some(vec![json!(3)])
-        );
+        assert_eq!(enum_values_at(&schema, &["label".into()]), Some(vec![json!("bug"), json!("question")]));
+        assert_eq!(enum_values_at(&schema, &["inner".into(), "k".into()]), Some(vec![json!(3)]));
         assert_eq!(enum_values_at(&schema, &["nope".into()]), None);
         let looping = json!({"$ref": "#"});
         assert_eq!(enum_values_at(&looping, &[]), None);

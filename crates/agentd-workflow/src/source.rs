@@ -31,18 +31,8 @@ impl SourceFile {
     /// Builds a source from text already in memory.
     pub fn new(name: impl Into<String>, path: Option<PathBuf>, text: String) -> SourceFile {
         let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        SourceFile {
-            name: name.into(),
-            path,
-            text,
-            line_starts,
-        }
+        line_starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        SourceFile { name: name.into(), path, text, line_starts }
     }
 
     /// The directory of the file, used to resolve relative schema and child workflow paths.
@@ -58,32 +48,15 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let line_start = self.line_starts[line_index];
-        let column = self
-            .text
-            .get(line_start..offset)
-            .map_or(offset - line_start, |s| s.chars().count())
-            + 1;
-        Location {
-            line: line_index + 1,
-            column,
-        }
+        let column = self.text.get(line_start..offset).map_or(offset - line_start, |s| s.chars().count()) + 1;
+        Location { line: line_index + 1, column }
     }
 
     /// The full text of the 1-based line `line` without its line terminator.
     pub fn line_text(&self, line: usize) -> &str {
-        let start = self
-            .line_starts
-            .get(line - 1)
-            .copied()
-            .unwrap_or(self.text.len());
-        let end = self
-            .line_starts
-            .get(line)
-            .map_or(self.text.len(), |e| e.saturating_sub(1));
-        self.text
-            .get(start..end.max(start))
-            .unwrap_or("")
-            .trim_end_matches('\r')
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(self.text.len());
+        let end = self.line_starts.get(line).map_or(self.text.len(), |e| e.saturating_sub(1));
+        self.text.get(start..end.max(start)).unwrap_or("").trim_end_matches('\r')
     }
 
     /// Clamps a span to the text and to character boundaries.

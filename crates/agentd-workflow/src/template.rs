@@ -48,10 +48,7 @@ impl Template {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
-        let literal_len = parts
-            .iter()
-            .map(|p| if let Part::Literal(s) = p { s.len() } else { 8 })
-            .sum();
+        let literal_len = parts.iter().map(|p| if let Part::Literal(s) = p { s.len() } else { 8 }).sum();
         Template { parts, literal_len }
     }
 
@@ -85,13 +82,7 @@ impl Template {
 
     /// The keys of all markers, in order (used by the validator and for documentation).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| {
-            if let Part::Marker { key, .. } = p {
-                Some(key.as_str())
-            } else {
-                None
-            }
-        })
+        self.parts.iter().filter_map(|p| if let Part::Marker { key, .. } = p { Some(key.as_str()) } else { None })
     }
 }
 
@@ -108,10 +99,7 @@ mod tests {
     fn spec_example() {
         let data = json!({"user": {"name": "Ada"}, "tags": ["x", "y"], "n": 7});
         assert_eq!(
-            render(
-                "hi {{user.name}}, first={{ tags.0 }}, n={{n}}, all={{tags}}, {{missing}}",
-                data
-            ),
+            render("hi {{user.name}}, first={{ tags.0 }}, n={{n}}, all={{tags}}, {{missing}}", data),
             "hi Ada, first=x, n=7, all=[\"x\",\"y\"], {{missing}}"
         );
     }
@@ -120,10 +108,7 @@ mod tests {
     fn whole_value_unclosed_and_unicode() {
         assert_eq!(render("{{}}|{{ }}", json!({"a": 1})), "{\"a\":1}|{\"a\":1}");
         assert_eq!(render("héllo {{a", json!({"a": 1})), "héllo {{a");
-        assert_eq!(
-            render("ü{{a}}ö{{b}}", json!({"a": "ß", "b": null})),
-            "üßönull"
-        );
+        assert_eq!(render("ü{{a}}ö{{b}}", json!({"a": "ß", "b": null})), "üßönull");
         assert_eq!(render("{{a}}", json!({"a": "{{b}}", "b": "x"})), "{{b}}");
         assert_eq!(render("{{ secret:X }}", json!(null)), "{{secret:X}}");
     }

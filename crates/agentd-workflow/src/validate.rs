@@ -3,12 +3,13 @@
 //! Inputs besides the document: whether `--mcp-stdio` is configured, and a [`FileSource`] for
 //! the schema files the warnings inspect. Nothing else is read; nothing touches the network.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
@@ -57,23 +58,12 @@ pub fn validate(
     source: &SourceFile,
     options: &ValidateOptions<'_>,
 ) -> Result<Workflow, Box<Rejected>> {
-    let mut v = Validator {
-        raw: &raw,
-        options,
-        source,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let index = raw.nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
+    let mut v = Validator { raw: &raw, options, source, index, errors: Vec::new(), warnings: Vec::new() };
     v.run();
-    let Validator {
-        errors, warnings, ..
-    } = v;
+    let Validator { errors, warnings, .. } = v;
     if !errors.is_empty() {
-        return Err(Box::new(Rejected {
-            workflow_name: raw.name.clone(),
-            errors,
-            warnings,
-        }));
+        return Err(Box::new(Rejected { workflow_name: raw.name.clone(), errors, warnings }));
     }
     Ok(compile(raw, source, warnings))
 }
@@ -82,6 +72,8 @@ struct Validator<'a> {
     raw: &'a RawWorkflow,
     options: &'a ValidateOptions<'a>,
     source: &'a SourceFile,
+    /// Node id → index (the last declaration wins; duplicates are errors anyway).
+    index: HashMap<&'a str, usize>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -101,16 +93,11 @@ impl Validator<'_> {
 
     fn run(&mut self) {
         let raw = self.raw;
-        let node_ids: HashSet<&str> = raw.nodes.iter().map(NodeConfig::id).collect();
-        let start_names: HashSet<&str> = raw
-            .start_nodes
-            .iter()
-            .map(|s| s.name.get_ref().as_str())
-            .collect();
+        let start_names: HashSet<&str> = raw.start_nodes.iter().map(|s| s.name.get_ref().as_str()).collect();
 
         // 1. dup_node_id
-        let mut seen = HashSet::new();
-        let mut reported = HashSet::new();
+        let mut seen = HashSet::default();
+        let mut reported = HashSet::default();
         for node in &raw.nodes {
             if !seen.insert(node.id()) && reported.insert(node.id()) {
                 self.error(
@@ -121,8 +108,8 @@ impl Validator<'_> {
             }
         }
         // 2. dup_start_name
-        let mut seen = HashSet::new();
-        let mut reported = HashSet::new();
+        let mut seen = HashSet::default();
+        let mut reported = HashSet::default();
         for start in &raw.start_nodes {
             let name = start.name.get_ref().as_str();
             if !seen.insert(name) && reported.insert(name) {
@@ -134,16 +121,12 @@ impl Validator<'_> {
             }
         }
         // 3. dup_http_route, unknown_http_start_node
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for (route, span) in &raw.http_routes {
             let method = route.method.to_ascii_uppercase();
             let display = format!("{method} {}", route.path);
             if !seen.insert((method, route.path.clone())) {
-                self.error(
-                    "dup_http_route",
-                    format!("duplicate HTTP route `{display}`"),
-                    Some(span.clone()),
-                );
+                self.error("dup_http_route", format!("duplicate HTTP route `{display}`"), Some(span.clone()));
             }
             let start = route.start_node.get_ref();
             if !start_names.contains(start.as_str()) {
@@ -169,7 +152,7 @@ impl Validator<'_> {
         // 5. unknown_start_entry_node
         for start in &raw.start_nodes {
             if let Some(entry) = &start.entry_node
-                && !node_ids.contains(entry.get_ref().as_str())
+                && !self.index.contains_key(entry.get_ref().as_str())
             {
                 self.error(
                     "unknown_start_entry_node",
@@ -186,17 +169,15 @@ impl Validator<'_> {
         let mut dangling = false;
         for (index, edge) in raw.edges.iter().enumerate() {
             let (from, to) = (edge.from.get_ref(), edge.to.get_ref());
-            if !node_ids.contains(from.as_str()) {
+            if !self.index.contains_key(from.as_str()) {
                 dangling = true;
                 self.error(
                     "dangling_edge",
-                    format!(
-                        "edge #{index} `{from}` → `{to}`: source node `{from}` is not declared"
-                    ),
+                    format!("edge #{index} `{from}` → `{to}`: source node `{from}` is not declared"),
                     span_of(&edge.from),
                 );
             }
-            if !node_ids.contains(to.as_str()) {
+            if !self.index.contains_key(to.as_str()) {
                 dangling = true;
                 self.error(
                     "dangling_edge",
@@ -226,11 +207,7 @@ impl Validator<'_> {
 
     fn check_mcp_references(&mut self) {
         let raw = self.raw;
-        let mut declared: Vec<&str> = raw
-            .mcp_servers
-            .iter()
-            .map(|s| s.name.get_ref().as_str())
-            .collect();
+        let mut declared: Vec<&str> = raw.mcp_servers.iter().map(|s| s.name.get_ref().as_str()).collect();
         if self.options.mcp_stdio {
             declared.push("default");
         }
@@ -247,7 +224,10 @@ impl Validator<'_> {
                 ),
                 None if declared.len() > 1 => self.error(
                     "ambiguous_mcp_server",
-                    format!("node `{}` ({kind}) has no `server` field but multiple mcp_servers are configured", node.id()),
+                    format!(
+                        "node `{}` ({kind}) has no `server` field but multiple mcp_servers are configured",
+                        node.id()
+                    ),
                     Some(node.span.clone()),
                 ),
                 _ => {}
@@ -259,7 +239,10 @@ impl Validator<'_> {
             {
                 self.error(
                     "unknown_mcp_server",
-                    format!("trigger #{index} (mcp.resource.updated) references unknown mcp_server `{}`", t.server.get_ref()),
+                    format!(
+                        "trigger #{index} (mcp.resource.updated) references unknown mcp_server `{}`",
+                        t.server.get_ref()
+                    ),
                     span_of(&t.server),
                 );
             }
@@ -276,10 +259,7 @@ impl Validator<'_> {
             if !(1..=64).contains(&config.max_steps) {
                 self.error(
                     "agent_loop_steps_out_of_range",
-                    format!(
-                        "node `{id}`: max_steps must be 1..=64 (got {})",
-                        config.max_steps
-                    ),
+                    format!("node `{id}`: max_steps must be 1..=64 (got {})", config.max_steps),
                     span.clone(),
                 );
             }
@@ -301,10 +281,7 @@ impl Validator<'_> {
                 if !LOOP_TOOLS.contains(&tool.as_str()) {
                     self.error(
                         "agent_loop_unknown_tool",
-                        format!(
-                            "node `{id}`: unknown agent_loop tool `{tool}` (allowed: {})",
-                            LOOP_TOOLS.join(", ")
-                        ),
+                        format!("node `{id}`: unknown agent_loop tool `{tool}` (allowed: {})", LOOP_TOOLS.join(", ")),
                         span.clone(),
                     );
                 }
@@ -322,10 +299,7 @@ impl Validator<'_> {
             {
                 self.error(
                     "respond_status_out_of_range",
-                    format!(
-                        "node `{}`: respond status {status} is outside 100..=599",
-                        node.id()
-                    ),
+                    format!("node `{}`: respond status {status} is outside 100..=599", node.id()),
                     Some(node.span.clone()),
                 );
             }
@@ -334,10 +308,7 @@ impl Validator<'_> {
             {
                 self.error(
                     "respond_empty_content_type",
-                    format!(
-                        "node `{}`: respond content_type must not be blank",
-                        node.id()
-                    ),
+                    format!("node `{}`: respond content_type must not be blank", node.id()),
                     Some(node.span.clone()),
                 );
             }
@@ -360,19 +331,12 @@ impl Validator<'_> {
             if config.max_concurrent == Some(0) {
                 self.error(
                     "map_zero_concurrency",
-                    format!(
-                        "node `{}`: map max_concurrent must be at least 1",
-                        node.id()
-                    ),
+                    format!("node `{}`: map max_concurrent must be at least 1", node.id()),
                     span.clone(),
                 );
             }
             if config.workflow.trim().is_empty() {
-                self.error(
-                    "map_empty_workflow",
-                    format!("node `{}`: map workflow must not be blank", node.id()),
-                    span,
-                );
+                self.error("map_empty_workflow", format!("node `{}`: map workflow must not be blank", node.id()), span);
             }
         }
     }
@@ -384,11 +348,7 @@ impl Validator<'_> {
             };
             for (name, value) in &config.headers {
                 let span = Some(node.span.clone());
-                if name.is_empty()
-                    || !name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
                     self.error(
                         "http_header_bad_name",
                         format!(
@@ -402,22 +362,14 @@ impl Validator<'_> {
                 if value.contains(['\r', '\n']) {
                     self.error(
                         "http_header_crlf",
-                        format!(
-                            "node `{}`: header `{}` value contains CR or LF",
-                            node.id(),
-                            name.escape_debug()
-                        ),
+                        format!("node `{}`: header `{}` value contains CR or LF", node.id(), name.escape_debug()),
                         span.clone(),
                     );
                 }
                 if let Err(why) = check_header_placeholders(value) {
                     self.error(
                         "http_header_bad_placeholder",
-                        format!(
-                            "node `{}`: header `{}`: {why}",
-                            node.id(),
-                            name.escape_debug()
-                        ),
+                        format!("node `{}`: header `{}`: {why}", node.id(), name.escape_debug()),
                         span,
                     );
                 }
@@ -430,28 +382,15 @@ impl Validator<'_> {
         // policy_bad_pattern
         if let Some(policy) = &raw.policy {
             for error in agentd_policy::check_policy_syntax(policy) {
-                self.error(
-                    "policy_bad_pattern",
-                    error.to_string(),
-                    raw.policy_span.clone(),
-                );
+                self.error("policy_bad_pattern", error.to_string(), raw.policy_span.clone());
             }
         }
         for server in &raw.mcp_servers {
             let name = server.name.get_ref();
-            for (list, patterns) in [
-                ("allow_tools", &server.allow_tools),
-                ("allow_resources", &server.allow_resources),
-            ] {
-                for error in agentd_policy::check_name_patterns(
-                    &format!("mcp_servers[{name}].{list}"),
-                    patterns,
-                ) {
-                    self.error(
-                        "policy_bad_pattern",
-                        error.to_string(),
-                        span_of(&server.name),
-                    );
+            for (list, patterns) in [("allow_tools", &server.allow_tools), ("allow_resources", &server.allow_resources)]
+            {
+                for error in agentd_policy::check_name_patterns(&format!("mcp_servers[{name}].{list}"), patterns) {
+                    self.error("policy_bad_pattern", error.to_string(), span_of(&server.name));
                 }
             }
         }
@@ -467,10 +406,7 @@ impl Validator<'_> {
             {
                 self.error(
                     code,
-                    format!(
-                        "node `{}`: temperature must be within 0.0..=2.0 (got {t})",
-                        node.id()
-                    ),
+                    format!("node `{}`: temperature must be within 0.0..=2.0 (got {t})", node.id()),
                     Some(node.span.clone()),
                 );
             }
@@ -489,11 +425,7 @@ impl Validator<'_> {
                     if let Some(tz) = &t.timezone
                         && let Err(e) = crate::schedule::parse_timezone(tz.get_ref())
                     {
-                        self.error(
-                            "trigger_bad_schedule",
-                            format!("trigger #{index} (cron): {e}"),
-                            span_of(tz),
-                        );
+                        self.error("trigger_bad_schedule", format!("trigger #{index} (cron): {e}"), span_of(tz));
                     }
                 }
                 TriggerConfig::Interval(t) => {
@@ -511,11 +443,7 @@ impl Validator<'_> {
                     } else {
                         "trigger type `mcp.resource.created` is not supported: MCP has no creation notification; use `mcp.resource.updated` on a collection resource, or a cron trigger"
                     };
-                    self.error(
-                        "unsupported_trigger_type",
-                        why.to_string(),
-                        Some(span.clone()),
-                    );
+                    self.error("unsupported_trigger_type", why.to_string(), Some(span.clone()));
                 }
                 TriggerConfig::FsWatch(_) | TriggerConfig::McpResourceUpdated(_) => {}
             }
@@ -555,7 +483,11 @@ impl Validator<'_> {
         ] {
             for name in names {
                 if name.trim().is_empty() || name.trim() != name {
-                    self.error("auth_bad_ref", format!("[auth.{kind}] binding name `{name}` must be non-blank without surrounding spaces"), None);
+                    self.error(
+                        "auth_bad_ref",
+                        format!("[auth.{kind}] binding name `{name}` must be non-blank without surrounding spaces"),
+                        None,
+                    );
                 }
             }
         }
@@ -566,11 +498,7 @@ impl Validator<'_> {
             {
                 self.error(
                     "rate_limit_out_of_range",
-                    format!(
-                        "HTTP route `{} {}`: rate_limit {why}",
-                        route.method.to_ascii_uppercase(),
-                        route.path
-                    ),
+                    format!("HTTP route `{} {}`: rate_limit {why}", route.method.to_ascii_uppercase(), route.path),
                     span_of(limit),
                 );
             }
@@ -579,20 +507,12 @@ impl Validator<'_> {
 
     fn check_cycle(&mut self) {
         let raw = self.raw;
-        let index: HashMap<&str, usize> = raw
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.id(), i))
-            .collect();
+        let index = self.index.clone();
         let n = raw.nodes.len();
         let mut indegree = vec![0usize; n];
         let mut adjacency = vec![Vec::new(); n];
         for edge in raw.edges.iter().filter(|e| e.max_iterations.is_none()) {
-            let (from, to) = (
-                index[edge.from.get_ref().as_str()],
-                index[edge.to.get_ref().as_str()],
-            );
+            let (from, to) = (index[edge.from.get_ref().as_str()], index[edge.to.get_ref().as_str()]);
             adjacency[from].push(to);
             indegree[to] += 1;
         }
@@ -607,25 +527,15 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut left: Vec<&str> = (0..n)
-            .filter(|&i| !removed[i])
-            .map(|i| raw.nodes[i].id())
-            .collect();
+        let mut left: Vec<&str> = (0..n).filter(|&i| !removed[i]).map(|i| raw.nodes[i].id()).collect();
         if !left.is_empty() {
             left.sort_unstable();
             left.dedup();
-            let first = raw
-                .nodes
-                .iter()
-                .find(|node| node.id() == left[0])
-                .map(|node| node.span.clone());
+            let first = raw.nodes.iter().find(|node| node.id() == left[0]).map(|node| node.span.clone());
             self.errors.push(
                 Diagnostic::error(
                     "cycle",
-                    format!(
-                        "workflow contains a cycle; nodes involved or downstream: {}",
-                        left.join(", ")
-                    ),
+                    format!("workflow contains a cycle; nodes involved or downstream: {}", left.join(", ")),
                     first,
                 )
                 .with_hint("close intended loops with `max_iterations` on the edge that goes back"),
@@ -635,20 +545,12 @@ impl Validator<'_> {
 
     fn check_entries_and_reachability(&mut self) {
         let raw = self.raw;
-        let index: HashMap<&str, usize> = raw
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.id(), i))
-            .collect();
+        let index = self.index.clone();
         let n = raw.nodes.len();
         let mut has_incoming = vec![false; n];
         let mut adjacency = vec![Vec::new(); n];
         for edge in &raw.edges {
-            let (from, to) = (
-                index[edge.from.get_ref().as_str()],
-                index[edge.to.get_ref().as_str()],
-            );
+            let (from, to) = (index[edge.from.get_ref().as_str()], index[edge.to.get_ref().as_str()]);
             has_incoming[to] = true;
             adjacency[from].push(to);
         }
@@ -703,28 +605,17 @@ impl Validator<'_> {
 
     fn collect_warnings(&mut self, dangling: bool) {
         let raw = self.raw;
-        let mut declared_backends: HashSet<&str> = raw
-            .intelligence
-            .iter()
-            .flat_map(|i| i.backends.iter())
-            .map(|b| b.name.get_ref().as_str())
-            .collect();
+        let mut declared_backends: HashSet<&str> =
+            raw.intelligence.iter().flat_map(|i| i.backends.iter()).map(|b| b.name.get_ref().as_str()).collect();
         declared_backends.insert("default");
         let mcp_configured = !raw.mcp_servers.is_empty() || self.options.mcp_stdio;
-        let mut out_edges: HashMap<&str, Vec<&EdgeConfig>> = HashMap::new();
+        let mut out_edges: HashMap<&str, Vec<&EdgeConfig>> = HashMap::default();
         for edge in &raw.edges {
-            out_edges
-                .entry(edge.from.get_ref().as_str())
-                .or_default()
-                .push(edge);
+            out_edges.entry(edge.from.get_ref().as_str()).or_default().push(edge);
         }
         let routes = |id: &str, label: &str| {
             out_edges.get(id).is_some_and(|edges| {
-                edges.iter().any(|e| {
-                    e.when
-                        .as_ref()
-                        .is_some_and(|w| w.get_ref() == label || w.get_ref() == "*")
-                })
+                edges.iter().any(|e| e.when.as_ref().is_some_and(|w| w.get_ref() == label || w.get_ref() == "*"))
             })
         };
         for node in &raw.nodes {
@@ -735,8 +626,7 @@ impl Validator<'_> {
                 self.warn("reserved_node_id", "node id `trigger` is reserved for the trigger input; paths starting with `trigger` never reach this node's output".to_string(), span_of(&node.common.id));
             }
             if node.common.retry.is_some()
-                && (node.kind.is_composition()
-                    || matches!(node.kind, NodeKind::PauseForApproval(_)))
+                && (node.kind.is_composition() || matches!(node.kind, NodeKind::PauseForApproval(_)))
             {
                 self.warn(
                     "retry_ignored",
@@ -746,7 +636,11 @@ impl Validator<'_> {
             }
             match &node.kind {
                 NodeKind::Parallel(p) if p.branches.is_empty() => {
-                    self.warn("parallel_no_branches", format!("node `{id}` (parallel) has no branches; it always outputs an empty result list"), span.clone());
+                    self.warn(
+                        "parallel_no_branches",
+                        format!("node `{id}` (parallel) has no branches; it always outputs an empty result list"),
+                        span.clone(),
+                    );
                 }
                 NodeKind::Respond(r) if r.status.is_some_and(|s| (100..=199).contains(&s)) => {
                     self.warn(
@@ -798,7 +692,7 @@ impl Validator<'_> {
             return;
         }
         // Graph-dependent warnings.
-        let kinds: HashMap<&str, &NodeConfig> = raw.nodes.iter().map(|n| (n.id(), n)).collect();
+        let kinds: HashMap<&str, &NodeConfig> = self.index.iter().map(|(id, i)| (*id, &raw.nodes[*i])).collect();
         for node in &raw.nodes {
             let id = node.id();
             let kind = node.kind.type_name();
@@ -812,7 +706,13 @@ impl Validator<'_> {
                 | NodeKind::Map(_)
                     if !routes(id, "error") =>
                 {
-                    self.warn("unrouted_error_branch", format!("node `{id}` ({kind}) can emit `error` but has no `when = \"error\"` or `when = \"*\"` edge"), span);
+                    self.warn(
+                        "unrouted_error_branch",
+                        format!(
+                            "node `{id}` ({kind}) can emit `error` but has no `when = \"error\"` or `when = \"*\"` edge"
+                        ),
+                        span,
+                    );
                 }
                 NodeKind::AgentLoop(_) if !routes(id, "exhausted") => {
                     self.warn("unrouted_exhausted_branch", format!("node `{id}` (agent_loop) can emit `exhausted` but has no `when = \"exhausted\"` or `when = \"*\"` edge"), span);
@@ -835,23 +735,28 @@ impl Validator<'_> {
                 if matches!(source.kind, NodeKind::PauseForApproval(_)) {
                     self.warn("unfollowable_edge", format!("edge #{index} `{from}` → `{}`: a pause_for_approval successor is chosen without a label; `when = \"{label}\"` is never followed", edge.to.get_ref()), edge_span.clone());
                 } else if producible.is_some_and(|labels| !labels.contains(&label)) {
-                    self.warn("unfollowable_edge", format!("edge #{index} `{from}` → `{}`: node `{from}` ({source_kind}) never emits label `{label}`", edge.to.get_ref()), edge_span.clone());
+                    self.warn(
+                        "unfollowable_edge",
+                        format!(
+                            "edge #{index} `{from}` → `{}`: node `{from}` ({source_kind}) never emits label `{label}`",
+                            edge.to.get_ref()
+                        ),
+                        edge_span.clone(),
+                    );
                 }
             }
-            let entry = groups
-                .entry((from, when))
-                .or_insert((0, edge_span.clone().unwrap_or(0..0)));
+            let entry = groups.entry((from, when)).or_insert((0, edge_span.clone().unwrap_or(0..0)));
             entry.0 += 1;
         }
-        let mut ambiguous: Vec<_> = groups
-            .into_iter()
-            .filter(|(_, (count, _))| *count > 1)
-            .collect();
+        let mut ambiguous: Vec<_> = groups.into_iter().filter(|(_, (count, _))| *count > 1).collect();
         ambiguous.sort_by_key(|(_, (_, span))| span.start);
         for ((from, when), (count, span)) in ambiguous {
-            let what =
-                when.map_or_else(|| "no `when`".to_string(), |w| format!("`when = \"{w}\"`"));
-            self.warn("ambiguous_edges", format!("{count} edges leave `{from}` with {what}; a run that takes them errors with an ambiguity"), Some(span));
+            let what = when.map_or_else(|| "no `when`".to_string(), |w| format!("`when = \"{w}\"`"));
+            self.warn(
+                "ambiguous_edges",
+                format!("{count} edges leave `{from}` with {what}; a run that takes them errors with an ambiguity"),
+                Some(span),
+            );
         }
     }
 
@@ -905,16 +810,10 @@ impl Validator<'_> {
             }
             c
         };
-        let Some(text) = candidates
-            .iter()
-            .find_map(|c| self.options.files.read_to_string(c))
-        else {
-            return Err(
-                "file not found in the working directory or next to the workflow file".to_string(),
-            );
+        let Some(text) = candidates.iter().find_map(|c| self.options.files.read_to_string(c)) else {
+            return Err("file not found in the working directory or next to the workflow file".to_string());
         };
-        let schema: Value =
-            serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let schema: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
         crate::schema_walk::check_schema(&schema)?;
         Ok(schema)
     }
@@ -964,23 +863,13 @@ pub fn check_auth_ref(reference: &str, auth: &AuthConfig) -> Result<(), String> 
         "hmac" => auth.hmac.contains_key(name),
         "oidc" => auth.oidc.contains_key(name),
         "mtls" => {
-            return if name == "default" {
-                Ok(())
-            } else {
-                Err("mtls takes no binding name (use `mtls`)".to_string())
-            };
+            return if name == "default" { Ok(()) } else { Err("mtls takes no binding name (use `mtls`)".to_string()) };
         }
         other => {
-            return Err(format!(
-                "unknown auth kind `{other}` (expected bearer, basic, hmac, oidc, mtls or none)"
-            ));
+            return Err(format!("unknown auth kind `{other}` (expected bearer, basic, hmac, oidc, mtls or none)"));
         }
     };
-    if exists {
-        Ok(())
-    } else {
-        Err(format!("no [auth.{kind}.{name}] binding is declared"))
-    }
+    if exists { Ok(()) } else { Err(format!("no [auth.{kind}.{name}] binding is declared")) }
 }
 
 fn check_rate_limit(limit: &RateLimitConfig) -> Result<(), String> {
@@ -1000,21 +889,15 @@ fn check_rate_limit(limit: &RateLimitConfig) -> Result<(), String> {
     }
     match limit.per.as_deref() {
         None | Some("route") | Some("client_ip") => Ok(()),
-        Some(other) => Err(format!(
-            "per must be `route` or `client_ip` (got `{other}`)"
-        )),
+        Some(other) => Err(format!("per must be `route` or `client_ip` (got `{other}`)")),
     }
 }
 
 /// Builds the compiled workflow from a document that passed validation.
 fn compile(raw: RawWorkflow, source: &SourceFile, warnings: Vec<Diagnostic>) -> Workflow {
     debug_assert!(warnings.iter().all(|w| w.severity == Severity::Warning));
-    let node_index: HashMap<String, usize> = raw
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id().to_string(), i))
-        .collect();
+    let node_index: HashMap<String, usize> =
+        raw.nodes.iter().enumerate().map(|(i, n)| (n.id().to_string(), i)).collect();
     let edges: Vec<Edge> = raw
         .edges
         .iter()
@@ -1063,11 +946,7 @@ fn compile(raw: RawWorkflow, source: &SourceFile, warnings: Vec<Diagnostic>) -> 
     Workflow {
         name: raw.name,
         description: raw.description,
-        provenance: Provenance {
-            display_name: source.name.clone(),
-            path: source.path.clone(),
-            sha256: hex::encode(Sha256::digest(source.text.as_bytes())),
-        },
+        provenance: Provenance { display_name: source.name.clone(), path: source.path.clone(), sha256: None },
         nodes,
         edges,
         start_nodes,
@@ -1111,16 +990,7 @@ mod tests {
         let mut auth = AuthConfig::default();
         auth.bearer.insert("default".into(), BearerAuth::default());
         auth.hmac.insert("gh".into(), HmacAuth::default());
-        for ok in [
-            "",
-            " none ",
-            "NONE",
-            "bearer",
-            "bearer:default",
-            "hmac: gh ",
-            "mtls",
-            "mtls:default",
-        ] {
+        for ok in ["", " none ", "NONE", "bearer", "bearer:default", "hmac: gh ", "mtls", "mtls:default"] {
             assert!(check_auth_ref(ok, &auth).is_ok(), "{ok}");
         }
         for bad in ["hmac", "bearer:", "Bearer", "mtls:x", "oidc:corp", "token"] {

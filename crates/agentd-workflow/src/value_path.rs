@@ -20,10 +20,7 @@ impl ContextPath {
     pub fn parse(raw: &str) -> ContextPath {
         let segments: Vec<String> = raw.split('.').map(str::to_string).collect();
         let valid = segments.iter().all(|s| !s.is_empty());
-        ContextPath {
-            raw: raw.to_string(),
-            segments: valid.then_some(segments),
-        }
+        ContextPath { raw: raw.to_string(), segments: valid.then_some(segments) }
     }
 
     /// The path as written.
@@ -33,10 +30,7 @@ impl ContextPath {
 
     /// The context key this path starts at (`trigger` or a node id), when the path is well formed.
     pub fn head(&self) -> Option<&str> {
-        self.segments
-            .as_ref()
-            .and_then(|s| s.first())
-            .map(String::as_str)
+        self.segments.as_ref().and_then(|s| s.first()).map(String::as_str)
     }
 
     /// The segments after the head.
@@ -78,11 +72,7 @@ impl DataPath {
     pub fn parse(raw: &str) -> DataPath {
         DataPath {
             raw: raw.to_string(),
-            segments: raw
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            segments: raw.split('.').filter(|s| !s.is_empty()).map(str::to_string).collect(),
         }
     }
 

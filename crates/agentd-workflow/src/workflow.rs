@@ -3,7 +3,7 @@
 //! Node references are resolved to indices and out-edges are grouped per node, so a run walks
 //! the graph in constant time per step.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -68,8 +68,9 @@ pub struct Provenance {
     pub display_name: String,
     /// Absolute path, when loaded from a file.
     pub path: Option<PathBuf>,
-    /// Hex SHA-256 of the file bytes.
-    pub sha256: String,
+    /// Hex SHA-256 of the file bytes; computed by the caller only when needed (checkpoints),
+    /// because hashing a large file is a measurable part of validating it.
+    pub sha256: Option<String>,
 }
 
 /// A validated workflow.
@@ -141,12 +142,7 @@ impl Workflow {
 
     /// True when the workflow has anything for serve mode to run (routes or long-lived triggers).
     pub fn has_serve_work(&self) -> bool {
-        !self.environment.http_routes.is_empty()
-            || self
-                .environment
-                .triggers
-                .iter()
-                .any(TriggerConfig::is_long_lived)
+        !self.environment.http_routes.is_empty() || self.environment.triggers.iter().any(TriggerConfig::is_long_lived)
     }
 }
 
@@ -194,27 +190,17 @@ mod tests {
 
     #[test]
     fn truthiness() {
-        for v in [
-            json!(null),
-            json!(false),
-            json!(""),
-            json!(0),
-            json!(0.0),
-            json!(-0.0),
-            json!([]),
-            json!({}),
-        ] {
+        for v in [json!(null), json!(false), json!(""), json!(0), json!(0.0), json!(-0.0), json!([]), json!({})] {
             assert!(!is_truthy(&v), "{v}");
         }
-        for v in [
-            json!(true),
-            json!("0"),
-            json!(1),
-            json!(-0.5),
-            json!([0]),
-            json!({"a": null}),
-        ] {
+        for v in [json!(true), json!("0"), json!(1), json!(-0.5), json!([0]), json!({"a": null})] {
             assert!(is_truthy(&v), "{v}");
         }
     }
+}
+
+/// Hex SHA-256 of a workflow file's bytes (checkpoint `workflow_sha256`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }

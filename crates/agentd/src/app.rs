@@ -8,18 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentd_engine::{Cancel, Engine, EngineOptions, Outcome, RunRequest, RunResult};
-use agentd_workflow::{
-    FileSource, LoadFailure, SourceFile, StartSource, ValidateOptions, Workflow,
-};
+use agentd_workflow::{FileSource, LoadFailure, SourceFile, StartSource, ValidateOptions, Workflow};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use serde_json::{Value, json};
 
 use crate::flags::{self, Settings};
 use crate::output::{self, note, usage};
 
-const SUBCOMMANDS: [&str; 9] = [
-    "inspect", "validate", "run", "serve", "runs", "approve", "reject", "store", "help",
-];
+const SUBCOMMANDS: [&str; 9] = ["inspect", "validate", "run", "serve", "runs", "approve", "reject", "store", "help"];
 
 /// Exit codes (01 §11).
 pub const EXIT_OK: i32 = 0;
@@ -44,11 +40,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         _ => {}
     }
-    let rest = if subcommand.is_some() {
-        args[1..].to_vec()
-    } else {
-        args
-    };
+    let rest = if subcommand.is_some() { args[1..].to_vec() } else { args };
     let matches = match flags::command(subcommand).try_get_matches_from(rest) {
         Ok(m) => m,
         Err(e) => return clap_error(&e),
@@ -60,22 +52,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     match subcommand {
         Some("runs") => {
-            return not_in_this_build(
-                "`agentd runs`",
-                "the run history lives in the durable state store",
-            );
+            return not_in_this_build("`agentd runs`", "the run history lives in the durable state store");
         }
         Some("approve") => {
-            return not_in_this_build(
-                "`agentd approve`",
-                "approvals live in the durable state store",
-            );
+            return not_in_this_build("`agentd approve`", "approvals live in the durable state store");
         }
         Some("reject") => {
-            return not_in_this_build(
-                "`agentd reject`",
-                "approvals live in the durable state store",
-            );
+            return not_in_this_build("`agentd reject`", "approvals live in the durable state store");
         }
         Some("store") => return not_in_this_build("`agentd store`", "the state store"),
         _ => {}
@@ -88,9 +71,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 /// A feature that has not landed: a clear error, never a silent success.
 fn not_in_this_build(what: &str, why: &str) -> i32 {
-    note(format_args!(
-        "{what} is not available in this build yet ({why} has not landed)"
-    ));
+    note(format_args!("{what} is not available in this build yet ({why} has not landed)"));
     EXIT_USAGE
 }
 
@@ -119,12 +100,8 @@ fn clap_error(error: &clap::Error) -> i32 {
         }
         _ => {
             let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
+            let first =
+                rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string();
             usage(first)
         }
     }
@@ -154,9 +131,7 @@ fn workflow_path(subcommand: Option<&str>, settings: &Settings) -> Result<Option
         _ => None,
     };
     if positional.is_some() && settings.given("config") {
-        return Err(usage(
-            "a workflow FILE and --config were both given; pass one of them",
-        ));
+        return Err(usage("a workflow FILE and --config were both given; pass one of them"));
     }
     Ok(positional.or_else(|| settings.value("config")))
 }
@@ -173,19 +148,13 @@ fn load_workflow(path: &Path, settings: &Settings, validate_only: bool) -> Resul
         let prefix = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
         let line = prefix.matches('\n').count() + 1;
         let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        note(format_args!(
-            "error[toml_syntax]: {name}:{line}:{column}: the workflow file is not valid UTF-8"
-        ));
+        note(format_args!("error[toml_syntax]: {name}:{line}:{column}: the workflow file is not valid UTF-8"));
         EXIT_USAGE
     })?;
     let absolute = std::path::absolute(path).ok();
     let source = SourceFile::new(name, absolute, text);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let options = ValidateOptions {
-        mcp_stdio: settings.value("mcp-stdio").is_some(),
-        cwd,
-        files: &DiskFiles,
-    };
+    let options = ValidateOptions { mcp_stdio: settings.value("mcp-stdio").is_some(), cwd, files: &DiskFiles };
     match agentd_workflow::load(&source, &options) {
         Ok(workflow) => Ok(workflow),
         Err(LoadFailure::Load(diagnostics)) => {
@@ -193,19 +162,12 @@ fn load_workflow(path: &Path, settings: &Settings, validate_only: bool) -> Resul
             Err(EXIT_USAGE)
         }
         Err(LoadFailure::Invalid(rejected)) => {
-            let issues: Vec<Value> = rejected
-                .errors
-                .iter()
-                .map(|d| json!({"code": d.code, "message": d.message}))
-                .collect();
-            let mut report =
-                json!({"workflow": rejected.workflow_name, "ok": false, "issues": issues});
+            let issues: Vec<Value> =
+                rejected.errors.iter().map(|d| json!({"code": d.code, "message": d.message})).collect();
+            let mut report = json!({"workflow": rejected.workflow_name, "ok": false, "issues": issues});
             if !rejected.warnings.is_empty() {
-                report["warnings"] = rejected
-                    .warnings
-                    .iter()
-                    .map(|d| json!({"code": d.code, "message": d.message}))
-                    .collect();
+                report["warnings"] =
+                    rejected.warnings.iter().map(|d| json!({"code": d.code, "message": d.message})).collect();
             }
             output::json(&ordered_report(report));
             output::diagnostics(&source, &rejected.errors);
@@ -241,14 +203,10 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     if let Some(format) = settings.text("log-format")
         && !matches!(format.as_str(), "text" | "pretty" | "json")
     {
-        return Err(usage(format_args!(
-            "invalid value `{format}` for `--log-format`: expected text, pretty or json"
-        )));
+        return Err(usage(format_args!("invalid value `{format}` for `--log-format`: expected text, pretty or json")));
     }
     if let Some(target) = settings.text("log-target")
-        && !(target == "stderr"
-            || target == "stdout"
-            || target.strip_prefix("file:").is_some_and(|p| !p.is_empty()))
+        && !(target == "stderr" || target == "stdout" || target.strip_prefix("file:").is_some_and(|p| !p.is_empty()))
     {
         return Err(usage(format_args!(
             "invalid value `{target}` for `--log-target`: expected stderr, stdout or file:PATH"
@@ -257,14 +215,9 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     if let Some(bind) = settings.text("bind")
         && bind.parse::<std::net::SocketAddr>().is_err()
     {
-        return Err(usage(format_args!(
-            "invalid value `{bind}` for `--bind`: expected IPv4:port or [IPv6]:port"
-        )));
+        return Err(usage(format_args!("invalid value `{bind}` for `--bind`: expected IPv4:port or [IPv6]:port")));
     }
-    if settings
-        .value("mcp-stdio")
-        .is_some_and(|v| v.to_string_lossy().trim().is_empty())
-    {
+    if settings.value("mcp-stdio").is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
         return Err(usage("`--mcp-stdio` needs a command"));
     }
     let timeout_secs = settings.number("timeout-secs", 120).map_err(usage)?.max(1);
@@ -274,15 +227,9 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
 
     // Steps 3–5: state-dir commands and instruction mode.
     if settings.switch("list-checkpoints") {
-        return Err(not_in_this_build(
-            "`--list-checkpoints`",
-            "the durable state store",
-        ));
+        return Err(not_in_this_build("`--list-checkpoints`", "the durable state store"));
     }
-    if ["instruction", "instruction-file", "goal"]
-        .iter()
-        .any(|f| settings.value(f).is_some())
-    {
+    if ["instruction", "instruction-file", "goal"].iter().any(|f| settings.value(f).is_some()) {
         return Err(not_in_this_build("instruction mode", "the planner"));
     }
 
@@ -299,11 +246,8 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     if validate_only {
         let mut report = json!({"workflow": workflow.name, "ok": true});
         if !workflow.warnings.is_empty() {
-            report["warnings"] = workflow
-                .warnings
-                .iter()
-                .map(|d| json!({"code": d.code, "message": d.message}))
-                .collect();
+            report["warnings"] =
+                workflow.warnings.iter().map(|d| json!({"code": d.code, "message": d.message})).collect();
         }
         output::json(&ordered_report(report));
         return Ok(EXIT_OK);
@@ -311,41 +255,27 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     let quiet = settings.switch("quiet");
     if !quiet {
         for warning in &workflow.warnings {
-            note(format_args!(
-                "warning: [{}] {}",
-                warning.code, warning.message
-            ));
+            note(format_args!("warning: [{}] {}", warning.code, warning.message));
         }
     }
 
     // Step 10: logging.
-    let audit =
-        crate::logging::install(settings, workflow.environment.logging.as_ref()).map_err(|e| {
-            note(e);
-            EXIT_SEMANTIC
-        })?;
+    let audit = crate::logging::install(settings, workflow.environment.logging.as_ref()).map_err(|e| {
+        note(e);
+        EXIT_SEMANTIC
+    })?;
 
     // Step 11: signing.
     let signing_required = settings.switch("signing-required")
-        || workflow
-            .environment
-            .signing
-            .as_ref()
-            .and_then(|s| s.required)
-            .unwrap_or(false);
+        || workflow.environment.signing.as_ref().and_then(|s| s.required).unwrap_or(false);
     if signing_required || settings.value("signing-key-file").is_some() {
-        note(
-            "workflow signature verification failed: signature verification is not available in this build yet",
-        );
+        note("workflow signature verification failed: signature verification is not available in this build yet");
         return Err(EXIT_SEMANTIC);
     }
 
     // Step 12: process limits and --require-policy.
     if let Some(budget) = &workflow.environment.budget {
-        for (kind, value) in [
-            ("max_memory_mb", budget.max_memory_mb),
-            ("max_cpu_secs", budget.max_cpu_secs),
-        ] {
+        for (kind, value) in [("max_memory_mb", budget.max_memory_mb), ("max_cpu_secs", budget.max_cpu_secs)] {
             if let Some(value) = value.filter(|v| *v > 0) {
                 audit.emit(
                     agentd_engine::audit::Level::Warn,
@@ -366,13 +296,7 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     }
 
     // Step 13: engine.
-    if let Some(backend) = workflow
-        .environment
-        .intelligence
-        .iter()
-        .flat_map(|i| i.backends.iter())
-        .next()
-    {
+    if let Some(backend) = workflow.environment.intelligence.iter().flat_map(|i| i.backends.iter()).next() {
         // Backends are built at startup; this build has none, so a workflow that declares one
         // cannot have it built (06 §1, exit 2).
         note(format_args!(
@@ -382,10 +306,7 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         return Err(EXIT_USAGE);
     }
     if let Some(server) = workflow.environment.mcp_servers.first() {
-        note(format_args!(
-            "mcp server `{}`: the MCP client is not available in this build yet",
-            server.name.get_ref()
-        ));
+        note(format_args!("mcp server `{}`: the MCP client is not available in this build yet", server.name.get_ref()));
         return Err(EXIT_USAGE);
     }
     if settings.value("mcp-stdio").is_some()
@@ -406,25 +327,17 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
 
     // Step 14: resume.
     if settings.value("resume").is_some() || settings.switch("resume-incomplete") {
-        return Err(not_in_this_build(
-            "resuming runs",
-            "the durable state store",
-        ));
+        return Err(not_in_this_build("resuming runs", "the durable state store"));
     }
     if settings.switch("checkpoint-each-node") {
-        return Err(not_in_this_build(
-            "`--checkpoint-each-node`",
-            "the durable state store",
-        ));
+        return Err(not_in_this_build("`--checkpoint-each-node`", "the durable state store"));
     }
 
     // Step 15: mode.
     let mode = match settings.text("mode") {
         Some(m) if m == "once" || m == "serve" => Some(m),
         Some(other) => {
-            note(format_args!(
-                "warning: unknown --mode `{other}`; inferring the mode"
-            ));
+            note(format_args!("warning: unknown --mode `{other}`; inferring the mode"));
             None
         }
         None => None,
@@ -434,20 +347,12 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         (Some("serve"), _) | (_, Some("serve")) => true,
         _ => {
             workflow.has_serve_work()
-                || workflow
-                    .environment
-                    .control
-                    .as_ref()
-                    .and_then(|c| c.enabled)
-                    .unwrap_or(false)
+                || workflow.environment.control.as_ref().and_then(|c| c.enabled).unwrap_or(false)
                 || settings.switch("control")
         }
     };
     if serve {
-        return Err(not_in_this_build(
-            "serve mode",
-            "the HTTP server and schedules",
-        ));
+        return Err(not_in_this_build("serve mode", "the HTTP server and schedules"));
     }
     Ok(one_shot(&engine, &workflow, settings, timeout_secs))
 }
@@ -457,11 +362,7 @@ fn pick_start(workflow: &Workflow, settings: &Settings) -> Result<String, i32> {
     if let Some(start) = settings.text("start") {
         return Ok(start);
     }
-    let manual: Vec<_> = workflow
-        .start_nodes
-        .iter()
-        .filter(|s| s.source == StartSource::Manual)
-        .collect();
+    let manual: Vec<_> = workflow.start_nodes.iter().filter(|s| s.source == StartSource::Manual).collect();
     if manual.len() == 1 {
         return Ok(manual[0].name.clone());
     }
@@ -508,10 +409,7 @@ fn read_input(settings: &Settings) -> Result<Value, i32> {
         EXIT_USAGE
     })?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        note(format_args!(
-            "failed to read {}: file is not valid UTF-8",
-            path.display()
-        ));
+        note(format_args!("failed to read {}: file is not valid UTF-8", path.display()));
         EXIT_USAGE
     })?;
     Ok(file_payload(text))
@@ -530,17 +428,9 @@ fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout_s
         Ok(v) => v,
         Err(code) => return code,
     };
-    let max_run = workflow
-        .environment
-        .budget
-        .as_ref()
-        .and_then(|b| b.max_run_time_secs)
-        .filter(|s| *s > 0);
+    let max_run = workflow.environment.budget.as_ref().and_then(|b| b.max_run_time_secs).filter(|s| *s > 0);
     let timeout = Duration::from_secs(max_run.map_or(timeout_secs, |m| m.min(timeout_secs)));
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             note(format_args!("io error: cannot start the runtime: {e}"));
@@ -571,10 +461,7 @@ fn watch_signals(cancel: Cancel) -> tokio::task::JoinHandle<()> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
                 return;
             };
             let code = tokio::select! {
@@ -603,10 +490,7 @@ fn finish(result: RunResult, settings: &Settings, signal: Option<&str>) -> i32 {
         let path = PathBuf::from(path);
         match write_atomically(&path, &result.record) {
             Ok(()) => note(format_args!("run record written to {}", path.display())),
-            Err(e) => note(format_args!(
-                "failed to write run record to {}: {e}",
-                path.display()
-            )),
+            Err(e) => note(format_args!("failed to write run record to {}: {e}", path.display())),
         }
     }
     output::json(&result.outcome);
@@ -623,13 +507,8 @@ fn finish(result: RunResult, settings: &Settings, signal: Option<&str>) -> i32 {
 /// Writes JSON to a sibling temp file, then renames it over `path`: never a partial record.
 fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().ok_or_else(|| std::io::Error::other("the path names no file"))?;
     let mut tmp_name = OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".{}.tmp", std::process::id()));

@@ -43,34 +43,11 @@ const fn value(
     section: &'static str,
     help: &'static str,
 ) -> Flag {
-    Flag {
-        long,
-        short: None,
-        aliases: &[],
-        env,
-        kind: Kind::Value,
-        default,
-        section,
-        help,
-    }
+    Flag { long, short: None, aliases: &[], env, kind: Kind::Value, default, section, help }
 }
 
-const fn switch(
-    long: &'static str,
-    env: Option<&'static str>,
-    section: &'static str,
-    help: &'static str,
-) -> Flag {
-    Flag {
-        long,
-        short: None,
-        aliases: &[],
-        env,
-        kind: Kind::Switch,
-        default: "off",
-        section,
-        help,
-    }
+const fn switch(long: &'static str, env: Option<&'static str>, section: &'static str, help: &'static str) -> Flag {
+    Flag { long, short: None, aliases: &[], env, kind: Kind::Switch, default: "off", section, help }
 }
 
 const RUN: &str = "Workflow, input and run control";
@@ -86,13 +63,7 @@ const OTHER: &str = "Policy, control plane and fleet";
 pub const FLAGS: &[Flag] = &[
     Flag {
         short: Some('c'),
-        ..value(
-            "config",
-            Some("AGENTD_CONFIG"),
-            "embedded workflow, else none",
-            RUN,
-            "Workflow TOML to load",
-        )
+        ..value("config", Some("AGENTD_CONFIG"), "embedded workflow, else none", RUN, "Workflow TOML to load")
     },
     Flag {
         short: Some('i'),
@@ -107,21 +78,9 @@ pub const FLAGS: &[Flag] = &[
     },
     Flag {
         short: Some('s'),
-        ..value(
-            "start",
-            Some("AGENTD_START"),
-            "automatic",
-            RUN,
-            "Start-node name for one-shot runs",
-        )
+        ..value("start", Some("AGENTD_START"), "automatic", RUN, "Start-node name for one-shot runs")
     },
-    value(
-        "mode",
-        Some("AGENTD_MODE"),
-        "inferred",
-        RUN,
-        "Force the mode: once or serve",
-    ),
+    value("mode", Some("AGENTD_MODE"), "inferred", RUN, "Force the mode: once or serve"),
     value(
         "timeout-secs",
         Some("AGENTD_TIMEOUT_SECS"),
@@ -129,42 +88,14 @@ pub const FLAGS: &[Flag] = &[
         RUN,
         "Per-run deadline in seconds (clamped by [budget].max_run_time_secs)",
     ),
-    switch(
-        "dry-run",
-        Some("AGENTD_DRY_RUN"),
-        RUN,
-        "Skip side effects; policy checks still run",
-    ),
-    switch(
-        "validate-only",
-        Some("AGENTD_VALIDATE_ONLY"),
-        RUN,
-        "Parse and validate, print the result, exit",
-    ),
-    value(
-        "record",
-        Some("AGENTD_RECORD"),
-        "none",
-        RUN,
-        "Write the run record JSON to PATH after a one-shot run",
-    ),
+    switch("dry-run", Some("AGENTD_DRY_RUN"), RUN, "Skip side effects; policy checks still run"),
+    switch("validate-only", Some("AGENTD_VALIDATE_ONLY"), RUN, "Parse and validate, print the result, exit"),
+    value("record", Some("AGENTD_RECORD"), "none", RUN, "Write the run record JSON to PATH after a one-shot run"),
     Flag {
         short: Some('b'),
-        ..value(
-            "bind",
-            Some("AGENTD_HTTP_BIND"),
-            "127.0.0.1:8080",
-            SERVE,
-            "Listen address IPv4:port or [IPv6]:port",
-        )
+        ..value("bind", Some("AGENTD_HTTP_BIND"), "127.0.0.1:8080", SERVE, "Listen address IPv4:port or [IPv6]:port")
     },
-    value(
-        "drain-timeout-secs",
-        Some("AGENTD_DRAIN_TIMEOUT_SECS"),
-        "30",
-        SERVE,
-        "Graceful-shutdown window in seconds",
-    ),
+    value("drain-timeout-secs", Some("AGENTD_DRAIN_TIMEOUT_SECS"), "30", SERVE, "Graceful-shutdown window in seconds"),
     value(
         "reload-file",
         Some("AGENTD_RELOAD_FILE"),
@@ -179,37 +110,16 @@ pub const FLAGS: &[Flag] = &[
         STATE,
         "Directory holding state.db (checkpoints, history, approvals)",
     ),
-    value(
-        "resume",
-        Some("AGENTD_RESUME"),
-        "none",
-        STATE,
-        "Continue a paused or recoverable run",
-    ),
+    value("resume", Some("AGENTD_RESUME"), "none", STATE, "Continue a paused or recoverable run"),
     switch(
         "checkpoint-each-node",
         Some("AGENTD_CHECKPOINT_EACH_NODE"),
         STATE,
         "Write a progress checkpoint after every node",
     ),
-    switch(
-        "resume-incomplete",
-        None,
-        STATE,
-        "Resume every recoverable checkpoint of the workflow, then exit",
-    ),
-    switch(
-        "list-checkpoints",
-        None,
-        STATE,
-        "Print checkpoints and exit",
-    ),
-    switch(
-        "no-history",
-        Some("AGENTD_NO_HISTORY"),
-        STATE,
-        "Do not store run records in the history",
-    ),
+    switch("resume-incomplete", None, STATE, "Resume every recoverable checkpoint of the workflow, then exit"),
+    switch("list-checkpoints", None, STATE, "Print checkpoints and exit"),
+    switch("no-history", Some("AGENTD_NO_HISTORY"), STATE, "Do not store run records in the history"),
     value(
         "history-max-runs",
         Some("AGENTD_HISTORY_MAX_RUNS"),
@@ -224,13 +134,7 @@ pub const FLAGS: &[Flag] = &[
         INTEL,
         "Backend `default` over a Unix-socket JSON-RPC transport",
     ),
-    value(
-        "intel-http",
-        Some("AGENTD_INTEL_HTTP"),
-        "none",
-        INTEL,
-        "Backend `default` over an HTTP JSON-RPC transport",
-    ),
+    value("intel-http", Some("AGENTD_INTEL_HTTP"), "none", INTEL, "Backend `default` over an HTTP JSON-RPC transport"),
     value(
         "intel-http-bearer-file",
         Some("AGENTD_INTEL_HTTP_BEARER_FILE"),
@@ -238,53 +142,18 @@ pub const FLAGS: &[Flag] = &[
         INTEL,
         "File whose trimmed content is the bearer token for --intel-http",
     ),
-    value(
-        "mcp-stdio",
-        Some("AGENTD_MCP_STDIO"),
-        "none",
-        INTEL,
-        "Legacy single MCP server `default`: \"CMD ARGS\"",
-    ),
-    value(
-        "log-level",
-        Some("AGENTD_LOG"),
-        "warn",
-        LOG,
-        "Log filter directive (info, agentd=debug,warn, …)",
-    ),
-    value(
-        "log-format",
-        Some("AGENTD_LOG_FORMAT"),
-        "text",
-        LOG,
-        "text (alias pretty) or json",
-    ),
-    value(
-        "log-target",
-        Some("AGENTD_LOG_TARGET"),
-        "stderr",
-        LOG,
-        "stderr, stdout or file:PATH",
-    ),
-    switch(
-        "quiet",
-        Some("AGENTD_QUIET"),
-        LOG,
-        "Silence operational logging (the audit sink keeps receiving events)",
-    ),
+    value("mcp-stdio", Some("AGENTD_MCP_STDIO"), "none", INTEL, "Legacy single MCP server `default`: \"CMD ARGS\""),
+    value("log-level", Some("AGENTD_LOG"), "warn", LOG, "Log filter directive (info, agentd=debug,warn, …)"),
+    value("log-format", Some("AGENTD_LOG_FORMAT"), "text", LOG, "text (alias pretty) or json"),
+    value("log-target", Some("AGENTD_LOG_TARGET"), "stderr", LOG, "stderr, stdout or file:PATH"),
+    switch("quiet", Some("AGENTD_QUIET"), LOG, "Silence operational logging (the audit sink keeps receiving events)"),
     switch(
         "signing-required",
         Some("AGENTD_SIGNING_REQUIRED"),
         SIGN,
         "Refuse to start unless the workflow's detached signature verifies",
     ),
-    value(
-        "signing-key-file",
-        Some("AGENTD_SIGNING_KEY_FILE"),
-        "none",
-        SIGN,
-        "Trusted Ed25519 public key (PEM)",
-    ),
+    value("signing-key-file", Some("AGENTD_SIGNING_KEY_FILE"), "none", SIGN, "Trusted Ed25519 public key (PEM)"),
     value(
         "instruction",
         Some("AGENTD_INSTRUCTION"),
@@ -292,144 +161,41 @@ pub const FLAGS: &[Flag] = &[
         INSTR,
         "Natural-language task (TEXT or @FILE); selects instruction mode",
     ),
-    value(
-        "instruction-file",
-        None,
-        "none",
-        INSTR,
-        "Same as --instruction @PATH",
-    ),
-    value(
-        "goal",
-        Some("AGENTD_GOAL"),
-        "none",
-        INSTR,
-        "Legacy alias of --instruction",
-    ),
-    value(
-        "instructions",
-        Some("AGENTD_INSTRUCTIONS"),
-        "none",
-        INSTR,
-        "Agent identity file ([agent] table)",
-    ),
-    switch(
-        "auto-approve",
-        Some("AGENTD_AUTO_APPROVE"),
-        INSTR,
-        "Allow a compiled plan to execute",
-    ),
-    switch(
-        "plan-only",
-        Some("AGENTD_PLAN_ONLY"),
-        INSTR,
-        "Print the compiled workflow TOML and exit",
-    ),
-    value(
-        "plan-out",
-        Some("AGENTD_PLAN_OUT"),
-        "none",
-        INSTR,
-        "Also write the compiled TOML to PATH",
-    ),
-    value(
-        "promote",
-        Some("AGENTD_PROMOTE"),
-        "none",
-        INSTR,
-        "Write a self-contained promoted workflow to PATH",
-    ),
-    value(
-        "max-replans",
-        Some("AGENTD_MAX_REPLANS"),
-        "2",
-        INSTR,
-        "Extra planner attempts after a failure",
-    ),
+    value("instruction-file", None, "none", INSTR, "Same as --instruction @PATH"),
+    value("goal", Some("AGENTD_GOAL"), "none", INSTR, "Legacy alias of --instruction"),
+    value("instructions", Some("AGENTD_INSTRUCTIONS"), "none", INSTR, "Agent identity file ([agent] table)"),
+    switch("auto-approve", Some("AGENTD_AUTO_APPROVE"), INSTR, "Allow a compiled plan to execute"),
+    switch("plan-only", Some("AGENTD_PLAN_ONLY"), INSTR, "Print the compiled workflow TOML and exit"),
+    value("plan-out", Some("AGENTD_PLAN_OUT"), "none", INSTR, "Also write the compiled TOML to PATH"),
+    value("promote", Some("AGENTD_PROMOTE"), "none", INSTR, "Write a self-contained promoted workflow to PATH"),
+    value("max-replans", Some("AGENTD_MAX_REPLANS"), "2", INSTR, "Extra planner attempts after a failure"),
     switch(
         "no-replan-on-failure",
         Some("AGENTD_NO_REPLAN_ON_FAILURE"),
         INSTR,
         "Disable re-planning after a failed run",
     ),
-    switch(
-        "no-prompt",
-        Some("AGENTD_NO_PROMPT"),
-        INSTR,
-        "Never ask for approval interactively",
-    ),
-    switch(
-        "queue-approval",
-        Some("AGENTD_QUEUE_APPROVAL"),
-        INSTR,
-        "Park the compiled plan in the approval queue",
-    ),
+    switch("no-prompt", Some("AGENTD_NO_PROMPT"), INSTR, "Never ask for approval interactively"),
+    switch("queue-approval", Some("AGENTD_QUEUE_APPROVAL"), INSTR, "Park the compiled plan in the approval queue"),
     switch(
         "require-policy",
         Some("AGENTD_REQUIRE_POLICY"),
         OTHER,
         "Refuse to start a workflow without a [policy] table",
     ),
-    switch(
-        "control",
-        Some("AGENTD_CONTROL"),
-        OTHER,
-        "Enable the control-plane API in serve mode",
-    ),
-    value(
-        "control-bind",
-        Some("AGENTD_CONTROL_BIND"),
-        "none",
-        OTHER,
-        "Separate listener for the control plane",
-    ),
-    value(
-        "store",
-        Some("AGENTD_STORE"),
-        "sqlite",
-        OTHER,
-        "Run-state store: sqlite, sqlite:PATH or postgres://…",
-    ),
-    value(
-        "node-id",
-        Some("AGENTD_NODE_ID"),
-        "<hostname>-<pid>-<4 hex>",
-        OTHER,
-        "Fleet node identity",
-    ),
+    switch("control", Some("AGENTD_CONTROL"), OTHER, "Enable the control-plane API in serve mode"),
+    value("control-bind", Some("AGENTD_CONTROL_BIND"), "none", OTHER, "Separate listener for the control plane"),
+    value("store", Some("AGENTD_STORE"), "sqlite", OTHER, "Run-state store: sqlite, sqlite:PATH or postgres://…"),
+    value("node-id", Some("AGENTD_NODE_ID"), "<hostname>-<pid>-<4 hex>", OTHER, "Fleet node identity"),
 ];
 
 /// Flags accepted only after particular subcommands.
 pub const SUBCOMMAND_FLAGS: &[Flag] = &[
     value("note", None, "none", "approve", "Approval note (approve)"),
-    value(
-        "reason",
-        None,
-        "none",
-        "reject",
-        "Rejection reason (reject)",
-    ),
-    value(
-        "limit",
-        None,
-        "20",
-        "runs",
-        "Rows to show, 0 = all (runs list)",
-    ),
-    value(
-        "status",
-        None,
-        "any",
-        "runs",
-        "Filter by status (runs list)",
-    ),
-    value(
-        "workflow",
-        None,
-        "any",
-        "runs",
-        "Filter by workflow name (runs list)",
-    ),
+    value("reason", None, "none", "reject", "Rejection reason (reject)"),
+    value("limit", None, "20", "runs", "Rows to show, 0 = all (runs list)"),
+    value("status", None, "any", "runs", "Filter by status (runs list)"),
+    value("workflow", None, "any", "runs", "Filter by workflow name (runs list)"),
     switch("json", None, "runs", "Print JSON (runs)"),
 ];
 
@@ -439,10 +205,7 @@ fn arg(flag: &Flag) -> Arg {
         help.push_str(&format!(" [env: {env}]"));
     }
     help.push_str(&format!(" [default: {}]", flag.default));
-    let mut arg = Arg::new(flag.long)
-        .long(flag.long)
-        .help(help)
-        .help_heading(flag.section);
+    let mut arg = Arg::new(flag.long).long(flag.long).help(help).help_heading(flag.section);
     if let Some(short) = flag.short {
         arg = arg.short(short);
     }
@@ -479,27 +242,16 @@ pub fn command(subcommand: Option<&str>) -> Command {
     }
     match subcommand {
         Some("validate" | "run" | "serve") => {
-            command = command.arg(
-                Arg::new("FILE")
-                    .value_parser(clap::value_parser!(OsString))
-                    .help("Workflow file"),
-            );
+            command = command.arg(Arg::new("FILE").value_parser(clap::value_parser!(OsString)).help("Workflow file"));
         }
         Some("approve" | "reject") => {
             command = command.arg(Arg::new("RUN_ID").required(true).help("Execution id"));
-            for flag in SUBCOMMAND_FLAGS
-                .iter()
-                .filter(|f| f.section == subcommand.unwrap_or_default())
-            {
+            for flag in SUBCOMMAND_FLAGS.iter().filter(|f| f.section == subcommand.unwrap_or_default()) {
                 command = command.arg(arg(flag));
             }
         }
         Some("runs") => {
-            command = command.arg(
-                Arg::new("ACTION")
-                    .num_args(0..=2)
-                    .help("list | show RUN_ID"),
-            );
+            command = command.arg(Arg::new("ACTION").num_args(0..=2).help("list | show RUN_ID"));
             for flag in SUBCOMMAND_FLAGS.iter().filter(|f| f.section == "runs") {
                 command = command.arg(arg(flag));
             }
@@ -533,10 +285,7 @@ impl Settings {
     }
 
     fn flag(long: &str) -> Option<&'static Flag> {
-        FLAGS
-            .iter()
-            .chain(SUBCOMMAND_FLAGS)
-            .find(|f| f.long == long)
+        FLAGS.iter().chain(SUBCOMMAND_FLAGS).find(|f| f.long == long)
     }
 
     /// A value: CLI, then the environment twin.
@@ -554,22 +303,12 @@ impl Settings {
 
     /// Whether the flag was given on the command line (not from the environment).
     pub fn given(&self, long: &str) -> bool {
-        matches!(
-            self.matches.value_source(long),
-            Some(clap::parser::ValueSource::CommandLine)
-        )
+        matches!(self.matches.value_source(long), Some(clap::parser::ValueSource::CommandLine))
     }
 
     /// A switch: CLI, then the environment twin (true iff `1`, `true`, `TRUE`, `True`).
     pub fn switch(&self, long: &str) -> bool {
-        if self
-            .matches
-            .try_get_one::<bool>(long)
-            .ok()
-            .flatten()
-            .copied()
-            .unwrap_or(false)
-        {
+        if self.matches.try_get_one::<bool>(long).ok().flatten().copied().unwrap_or(false) {
             return true;
         }
         Self::flag(long)
@@ -583,9 +322,10 @@ impl Settings {
     pub fn number(&self, long: &str, default: u64) -> Result<u64, String> {
         if let Ok(Some(v)) = self.matches.try_get_one::<OsString>(long) {
             let text = v.to_string_lossy();
-            return text.trim().parse::<u64>().map_err(|_| {
-                format!("invalid value `{text}` for `--{long}`: expected a non-negative integer")
-            });
+            return text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("invalid value `{text}` for `--{long}`: expected a non-negative integer"));
         }
         let Some(env) = Self::flag(long).and_then(|f| f.env) else {
             return Ok(default);
@@ -607,10 +347,6 @@ impl Settings {
 
     /// A positional argument.
     pub fn positional(&self, name: &str) -> Option<OsString> {
-        self.matches
-            .try_get_one::<OsString>(name)
-            .ok()
-            .flatten()
-            .cloned()
+        self.matches.try_get_one::<OsString>(name).ok().flatten().cloned()
     }
 }

@@ -24,10 +24,7 @@ pub fn main(args: &[OsString]) -> i32 {
         match std::fs::read(arg) {
             Ok(b) => b,
             Err(e) => {
-                note(format_args!(
-                    "failed to read {}: {e}",
-                    std::path::Path::new(arg).display()
-                ));
+                note(format_args!("failed to read {}: {e}", std::path::Path::new(arg).display()));
                 return 2;
             }
         }
@@ -35,10 +32,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let record: Value = match serde_json::from_slice(&text) {
         Ok(v) => v,
         Err(e) => {
-            note(format_args!(
-                "{} is not valid JSON: {e}",
-                std::path::Path::new(arg).display()
-            ));
+            note(format_args!("{} is not valid JSON: {e}", std::path::Path::new(arg).display()));
             return 2;
         }
     };
@@ -55,22 +49,14 @@ fn number(value: &Value, key: &str) -> u64 {
 }
 
 fn or_question(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string()
+    value.get(key).and_then(Value::as_str).unwrap_or("?").to_string()
 }
 
 /// Cuts to `max` Unicode scalar values, adding `…` when longer.
 fn cut(text: &str, max: usize) -> String {
     let mut chars = text.chars();
     let head: String = chars.by_ref().take(max).collect();
-    if chars.next().is_some() {
-        format!("{head}…")
-    } else {
-        head
-    }
+    if chars.next().is_some() { format!("{head}…") } else { head }
 }
 
 /// Renders a run record as text.
@@ -78,11 +64,7 @@ pub fn render(record: &Value) -> String {
     let mut out = String::new();
     let id = text(record, "execution_id");
     let id = if id.is_empty() { "?" } else { id };
-    out.push_str(&format!(
-        "run {id}  workflow={}  status={}\n",
-        text(record, "workflow"),
-        text(record, "status")
-    ));
+    out.push_str(&format!("run {id}  workflow={}  status={}\n", text(record, "workflow"), text(record, "status")));
     let cost = record.get("cost").cloned().unwrap_or(Value::Null);
     out.push_str(&format!(
         "  start={}  {} ms  {} llm call(s) / {} tokens  {} policy denial(s)\n",
@@ -92,22 +74,14 @@ pub fn render(record: &Value) -> String {
         number(&cost, "llm_tokens"),
         number(&cost, "policy_denials"),
     ));
-    let entries = record
-        .get("trace")
-        .and_then(|t| t.get("entries"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let entries =
+        record.get("trace").and_then(|t| t.get("entries")).and_then(Value::as_array).cloned().unwrap_or_default();
     if entries.is_empty() {
         out.push_str("  (no node trace captured)\n");
     } else {
         out.push_str("  path:\n");
         for (i, entry) in entries.iter().enumerate() {
-            let branch = entry
-                .get("branch")
-                .and_then(Value::as_str)
-                .map(|b| format!(" →{b}"))
-                .unwrap_or_default();
+            let branch = entry.get("branch").and_then(Value::as_str).map(|b| format!(" →{b}")).unwrap_or_default();
             out.push_str(&format!(
                 "    {:>2}. {} [{}] {}{branch}  {} ms\n",
                 i + 1,
@@ -117,27 +91,14 @@ pub fn render(record: &Value) -> String {
                 number(entry, "elapsed_ms"),
             ));
             if let Some(output) = entry.get("output").filter(|o| !o.is_null()) {
-                out.push_str(&format!(
-                    "        output: {}\n",
-                    cut(&output.to_string(), 160)
-                ));
+                out.push_str(&format!("        output: {}\n", cut(&output.to_string(), 160)));
             }
             if let Some(error) = entry.get("error") {
-                let message = error
-                    .as_str()
-                    .map_or_else(|| error.to_string(), str::to_string);
+                let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
                 out.push_str(&format!("        error: {}\n", cut(&message, 160)));
             }
-            for child in entry
-                .get("children")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let nodes = child
-                    .get("entries")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
+            for child in entry.get("children").and_then(Value::as_array).into_iter().flatten() {
+                let nodes = child.get("entries").and_then(Value::as_array).map_or(0, Vec::len);
                 out.push_str(&format!(
                     "        child {} workflow={} status={} ({nodes} node(s))\n",
                     text(child, "execution_id"),
@@ -163,17 +124,9 @@ mod tests {
         let out = render(&json!({"trace": {"entries": [{"output": "x".repeat(200)}]}}));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "run ?  workflow=  status=");
-        assert_eq!(
-            lines[1],
-            "  start=  0 ms  0 llm call(s) / 0 tokens  0 policy denial(s)"
-        );
+        assert_eq!(lines[1], "  start=  0 ms  0 llm call(s) / 0 tokens  0 policy denial(s)");
         assert_eq!(lines[3], "     1. ? [?] ?  0 ms");
-        assert!(
-            lines[4].ends_with('…') && lines[4].chars().count() == "        output: ".len() + 162
-        );
-        assert_eq!(
-            render(&json!([])).lines().nth(2),
-            Some("  (no node trace captured)")
-        );
+        assert!(lines[4].ends_with('…') && lines[4].chars().count() == "        output: ".len() + 162);
+        assert_eq!(render(&json!([])).lines().nth(2), Some("  (no node trace captured)"));
     }
 }

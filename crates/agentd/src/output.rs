@@ -46,8 +46,6 @@ pub fn diagnostics(source: &SourceFile, diagnostics: &[Diagnostic]) {
 
 /// A usage error: exactly two lines, exit 2 (01 §1).
 pub fn usage(message: impl std::fmt::Display) -> i32 {
-    stderr(&format!(
-        "agentd: {message}\nhint: run `agentd --help` for usage\n"
-    ));
+    stderr(&format!("agentd: {message}\nhint: run `agentd --help` for usage\n"));
     2
 }

@@ -12,19 +12,13 @@ use crate::run::RunState;
 pub(super) fn condition(state: &RunState<'_>, config: &ConditionNode) -> Result<Step, NodeError> {
     let value = resolve(state, &config.expr).cloned().unwrap_or(Value::Null);
     let label = if is_truthy(&value) { "true" } else { "false" };
-    Ok(Step::Continue {
-        output: json!({ "value": value }),
-        label: Some(label.to_string()),
-    })
+    Ok(Step::Continue { output: json!({ "value": value }), label: Some(label.to_string()) })
 }
 
 pub(super) fn switch(state: &RunState<'_>, config: &SwitchNode) -> Result<Step, NodeError> {
     let value = resolve(state, &config.expr).cloned().unwrap_or(Value::Null);
     let label = switch_label(&value);
-    Ok(Step::Continue {
-        output: json!({ "value": value }),
-        label: Some(label),
-    })
+    Ok(Step::Continue { output: json!({ "value": value }), label: Some(label) })
 }
 
 pub(super) fn respond(state: &RunState<'_>, config: &RespondNode) -> Result<Step, NodeError> {
@@ -36,24 +30,9 @@ pub(super) fn respond(state: &RunState<'_>, config: &RespondNode) -> Result<Step
     let status = u16::try_from(status)
         .ok()
         .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| {
-            NodeError::tool(
-                "respond",
-                format_args!("status {status} is outside 100..=599"),
-            )
-        })?;
-    let content_type = config
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/json".to_string());
+        .ok_or_else(|| NodeError::tool("respond", format_args!("status {status} is outside 100..=599")))?;
+    let content_type = config.content_type.clone().unwrap_or_else(|| "application/json".to_string());
     let body = config.body_template.render(data, |key| state.lookup(key));
     let output = json!({"bytes": body.len(), "content_type": content_type, "status": status});
-    Ok(Step::Reply {
-        output,
-        reply: HttpReply {
-            status,
-            content_type,
-            body,
-        },
-    })
+    Ok(Step::Reply { output, reply: HttpReply { status, content_type, body } })
 }

@@ -9,19 +9,12 @@ use crate::run::RunState;
 
 pub(super) fn parse_json(state: &RunState<'_>, config: &ParseJsonNode) -> Result<Step, NodeError> {
     let text = require_str(state, "parse_json", &config.input_from)?;
-    let parsed: Value = serde_json::from_str(text).map_err(|e| {
-        NodeError::tool(
-            "parse_json",
-            format_args!("invalid JSON at `{}`: {e}", config.input_from),
-        )
-    })?;
+    let parsed: Value = serde_json::from_str(text)
+        .map_err(|e| NodeError::tool("parse_json", format_args!("invalid JSON at `{}`: {e}", config.input_from)))?;
     Ok(Step::output(json!({ "parsed": parsed })))
 }
 
-pub(super) fn json_select(
-    state: &RunState<'_>,
-    config: &JsonSelectNode,
-) -> Result<Step, NodeError> {
+pub(super) fn json_select(state: &RunState<'_>, config: &JsonSelectNode) -> Result<Step, NodeError> {
     let input = require(state, "json_select", &config.input_from)?;
     let output = match config.path.resolve(input) {
         Some(value) => json!({"found": true, "value": value}),
@@ -30,10 +23,7 @@ pub(super) fn json_select(
     Ok(Step::output(output))
 }
 
-pub(super) fn template_render(
-    state: &RunState<'_>,
-    config: &TemplateRenderNode,
-) -> Result<Step, NodeError> {
+pub(super) fn template_render(state: &RunState<'_>, config: &TemplateRenderNode) -> Result<Step, NodeError> {
     let null = Value::Null;
     let data = match &config.input_from {
         Some(path) => require(state, "template_render", path)?,
@@ -45,10 +35,7 @@ pub(super) fn template_render(
     Ok(Step::output(Value::Object(output)))
 }
 
-pub(super) fn diff_compute(
-    state: &RunState<'_>,
-    config: &DiffComputeNode,
-) -> Result<Step, NodeError> {
+pub(super) fn diff_compute(state: &RunState<'_>, config: &DiffComputeNode) -> Result<Step, NodeError> {
     let left = require(state, "diff_compute", &config.left_from)?;
     let right = require(state, "diff_compute", &config.right_from)?;
     let mut diff = Diff::default();
@@ -107,11 +94,7 @@ impl Diff {
             // Strict JSON equality: `1` and `1.0` differ, as do `1` and `"1"`.
             _ if left == right => {}
             _ => {
-                let key = if path.is_empty() {
-                    "$".to_string()
-                } else {
-                    path
-                };
+                let key = if path.is_empty() { "$".to_string() } else { path };
                 self.changed.insert(key, json!({"from": left, "to": right}));
             }
         }
@@ -119,11 +102,7 @@ impl Diff {
 }
 
 fn join_key(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 #[cfg(test)]
@@ -154,18 +133,9 @@ mod tests {
 
     #[test]
     fn root_scalars_and_strict_equality() {
-        assert_eq!(
-            diff(json!(1), json!(1.0))["changed"],
-            json!({"$": {"from": 1, "to": 1.0}})
-        );
-        assert_eq!(
-            diff(json!(1), json!("1"))["changed"],
-            json!({"$": {"from": 1, "to": "1"}})
-        );
+        assert_eq!(diff(json!(1), json!(1.0))["changed"], json!({"$": {"from": 1, "to": 1.0}}));
+        assert_eq!(diff(json!(1), json!("1"))["changed"], json!({"$": {"from": 1, "to": "1"}}));
         assert_eq!(diff(json!([1]), json!([1, 2]))["added"], json!({"[1]": 2}));
-        assert_eq!(
-            diff(json!({"a": 1}), json!({"a": 1})),
-            json!({"added": {}, "changed": {}, "removed": {}})
-        );
+        assert_eq!(diff(json!({"a": 1}), json!({"a": 1})), json!({"added": {}, "changed": {}, "removed": {}}));
     }
 }

@@ -15,13 +15,8 @@ pub(super) fn read_env(
     node: &Node,
     config: &ReadEnvNode,
 ) -> Result<Step, NodeError> {
-    let value = agentd_tools::env::read_env(
-        "read_env",
-        &engine.policy,
-        &engine.secret_backed_env,
-        &config.key,
-    )
-    .map_err(|e| tool_error(engine, state, node, e))?;
+    let value = agentd_tools::env::read_env("read_env", &engine.policy, &engine.secret_backed_env, &config.key)
+        .map_err(|e| tool_error(engine, state, node, e))?;
     let output = match value {
         EnvValue::Set(value) => json!({"key": config.key, "value": value}),
         EnvValue::Missing => json!({"key": config.key, "missing": true, "value": null}),

@@ -16,11 +16,9 @@ use crate::run::RunState;
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, agentd_tools::Error> + Send + 'static,
 ) -> Result<T, agentd_tools::Error> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(agentd_tools::Error::Failed(format!(
-            "filesystem task failed: {e}"
-        )))
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(agentd_tools::Error::Failed(format!("filesystem task failed: {e}"))))
 }
 
 pub(super) async fn read_file(
@@ -30,14 +28,8 @@ pub(super) async fn read_file(
     config: &PathNode,
 ) -> Result<Step, NodeError> {
     let shown = require_str(state, "read_file", &config.path_from)?.to_string();
-    let checked = agentd_tools::fs::check(
-        "read_file",
-        &engine.policy,
-        &engine.cwd,
-        &shown,
-        Access::Read,
-    )
-    .map_err(|e| tool_error(engine, state, node, e))?;
+    let checked = agentd_tools::fs::check("read_file", &engine.policy, &engine.cwd, &shown, Access::Read)
+        .map_err(|e| tool_error(engine, state, node, e))?;
     if state.dry_run {
         return Ok(Step::output(json!({"dry_run": true, "path": shown})));
     }
@@ -45,9 +37,7 @@ pub(super) async fn read_file(
     let text = blocking(move || agentd_tools::fs::read_text(&checked, &shown_for_io))
         .await
         .map_err(|e| tool_error(engine, state, node, e))?;
-    Ok(Step::output(
-        json!({"bytes": text.bytes, "content": text.content, "path": shown}),
-    ))
+    Ok(Step::output(json!({"bytes": text.bytes, "content": text.content, "path": shown})))
 }
 
 pub(super) async fn write_file(
@@ -57,31 +47,21 @@ pub(super) async fn write_file(
     config: &WriteFileNode,
 ) -> Result<Step, NodeError> {
     let shown = require_str(state, "write_file", &config.path_from)?.to_string();
-    let checked = agentd_tools::fs::check(
-        "write_file",
-        &engine.policy,
-        &engine.cwd,
-        &shown,
-        Access::Write,
-    )
-    .map_err(|e| tool_error(engine, state, node, e))?;
+    let checked = agentd_tools::fs::check("write_file", &engine.policy, &engine.cwd, &shown, Access::Write)
+        .map_err(|e| tool_error(engine, state, node, e))?;
     let content = match require(state, "write_file", &config.content_from)? {
         Value::String(s) => s.clone().into_bytes(),
         other => other.to_string().into_bytes(),
     };
     let n = content.len() as u64;
     if state.dry_run {
-        return Ok(Step::output(
-            json!({"bytes": n, "dry_run": true, "path": shown}),
-        ));
+        return Ok(Step::output(json!({"bytes": n, "dry_run": true, "path": shown})));
     }
     // Reserve the bytes before writing; refuse if the run's budget would overflow.
     if let Some(cap) = engine.limits.max_fs_write_bytes {
         let reserved = state
             .fs_written
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                used.checked_add(n).filter(|total| *total <= cap)
-            });
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| used.checked_add(n).filter(|total| *total <= cap));
         if let Err(used) = reserved {
             engine.audit.emit(
                 Level::Warn,
@@ -98,15 +78,12 @@ pub(super) async fn write_file(
         state.fs_written.fetch_add(n, Ordering::SeqCst);
     }
     let shown_for_io = shown.clone();
-    let result =
-        blocking(move || agentd_tools::fs::write_bytes(&checked, &shown_for_io, &content)).await;
+    let result = blocking(move || agentd_tools::fs::write_bytes(&checked, &shown_for_io, &content)).await;
     if let Err(error) = result {
         state.fs_written.fetch_sub(n, Ordering::SeqCst);
         return Err(tool_error(engine, state, node, error));
     }
-    Ok(Step::output(
-        json!({"bytes": n, "path": shown, "written": true}),
-    ))
+    Ok(Step::output(json!({"bytes": n, "path": shown, "written": true})))
 }
 
 pub(super) async fn create_dir(
@@ -116,14 +93,8 @@ pub(super) async fn create_dir(
     config: &PathNode,
 ) -> Result<Step, NodeError> {
     let shown = require_str(state, "create_dir", &config.path_from)?.to_string();
-    let checked = agentd_tools::fs::check(
-        "create_dir",
-        &engine.policy,
-        &engine.cwd,
-        &shown,
-        Access::Write,
-    )
-    .map_err(|e| tool_error(engine, state, node, e))?;
+    let checked = agentd_tools::fs::check("create_dir", &engine.policy, &engine.cwd, &shown, Access::Write)
+        .map_err(|e| tool_error(engine, state, node, e))?;
     if state.dry_run {
         return Ok(Step::output(json!({"dry_run": true, "path": shown})));
     }

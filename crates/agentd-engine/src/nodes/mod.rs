@@ -18,10 +18,7 @@ use crate::run::RunState;
 /// What a node handler produced.
 pub(crate) enum Step {
     /// Store `output`, then follow the edge matching `label`.
-    Continue {
-        output: Value,
-        label: Option<String>,
-    },
+    Continue { output: Value, label: Option<String> },
     /// Like `Continue` without a label, and record the run's HTTP reply (`respond`).
     Reply { output: Value, reply: HttpReply },
     /// End the run completed with `final_value` null.
@@ -32,30 +29,20 @@ pub(crate) enum Step {
 
 impl Step {
     fn output(output: Value) -> Step {
-        Step::Continue {
-            output,
-            label: None,
-        }
+        Step::Continue { output, label: None }
     }
 }
 
 /// Runs kinds that need no I/O or waiting; `None` for kinds that must go through
 /// [`run_effect`].
-pub(crate) fn run_pure(
-    engine: &Engine,
-    state: &RunState<'_>,
-    node: &Node,
-) -> Option<Result<Step, NodeError>> {
+pub(crate) fn run_pure(engine: &Engine, state: &RunState<'_>, node: &Node) -> Option<Result<Step, NodeError>> {
     Some(match &node.kind {
         NodeKind::Condition(c) => control::condition(state, c),
         NodeKind::Switch(c) => control::switch(state, c),
         NodeKind::Merge(_) => Ok(Step::output(Value::Null)),
-        NodeKind::Fail(c) => Ok(Step::Fail {
-            reason: c
-                .reason
-                .clone()
-                .unwrap_or_else(|| "workflow failed".to_string()),
-        }),
+        NodeKind::Fail(c) => {
+            Ok(Step::Fail { reason: c.reason.clone().unwrap_or_else(|| "workflow failed".to_string()) })
+        }
         NodeKind::Terminate(_) => Ok(Step::Terminate),
         NodeKind::Respond(c) => control::respond(state, c),
         NodeKind::ParseJson(c) => data::parse_json(state, c),
@@ -65,18 +52,13 @@ pub(crate) fn run_pure(
         NodeKind::ReadEnv(c) => env::read_env(engine, state, node, c),
         NodeKind::ReadFile(_) | NodeKind::WriteFile(_) | NodeKind::CreateDir(_) => return None,
         // The engine handles pauses itself; reaching here is an engine bug, reported loudly.
-        NodeKind::PauseForApproval(_) => Err(NodeError::config(format_args!(
-            "node `{}`: pause_for_approval is handled by the engine",
-            node.id
-        ))),
+        NodeKind::PauseForApproval(_) => {
+            Err(NodeError::config(format_args!("node `{}`: pause_for_approval is handled by the engine", node.id)))
+        }
         NodeKind::HttpRequest(_) => Err(unavailable(node, "outbound HTTP")),
         NodeKind::ShellRun(_) => Err(unavailable(node, "shell processes")),
-        NodeKind::CallMcpTool(_) | NodeKind::ReadMcpResource(_) => {
-            Err(unavailable(node, "the MCP client"))
-        }
-        NodeKind::LlmInfer(_) | NodeKind::AgentLoop(_) => {
-            Err(unavailable(node, "intelligence backends"))
-        }
+        NodeKind::CallMcpTool(_) | NodeKind::ReadMcpResource(_) => Err(unavailable(node, "the MCP client")),
+        NodeKind::LlmInfer(_) | NodeKind::AgentLoop(_) => Err(unavailable(node, "intelligence backends")),
         NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) => {
             Err(unavailable(node, "sub-workflow composition"))
         }
@@ -84,17 +66,12 @@ pub(crate) fn run_pure(
 }
 
 /// Runs kinds that perform I/O.
-pub(crate) async fn run_effect(
-    engine: &Engine,
-    state: &RunState<'_>,
-    node: &Node,
-) -> Result<Step, NodeError> {
+pub(crate) async fn run_effect(engine: &Engine, state: &RunState<'_>, node: &Node) -> Result<Step, NodeError> {
     match &node.kind {
         NodeKind::ReadFile(c) => fs::read_file(engine, state, node, c).await,
         NodeKind::WriteFile(c) => fs::write_file(engine, state, node, c).await,
         NodeKind::CreateDir(c) => fs::create_dir(engine, state, node, c).await,
-        _ => run_pure(engine, state, node)
-            .unwrap_or_else(|| Err(NodeError::config("node kind has no handler"))),
+        _ => run_pure(engine, state, node).unwrap_or_else(|| Err(NodeError::config("node kind has no handler"))),
     }
 }
 
@@ -113,25 +90,13 @@ pub(crate) fn resolve<'s>(state: &'s RunState<'_>, path: &ContextPath) -> Option
 }
 
 /// The value at a path; not set → tool error.
-pub(crate) fn require<'s>(
-    state: &'s RunState<'_>,
-    kind: &str,
-    path: &ContextPath,
-) -> Result<&'s Value, NodeError> {
-    resolve(state, path).ok_or_else(|| {
-        NodeError::tool(
-            kind,
-            format_args!("path `{path}` is not set in the execution context"),
-        )
-    })
+pub(crate) fn require<'s>(state: &'s RunState<'_>, kind: &str, path: &ContextPath) -> Result<&'s Value, NodeError> {
+    resolve(state, path)
+        .ok_or_else(|| NodeError::tool(kind, format_args!("path `{path}` is not set in the execution context")))
 }
 
 /// The string at a path; not set or not a string → tool error.
-pub(crate) fn require_str<'s>(
-    state: &'s RunState<'_>,
-    kind: &str,
-    path: &ContextPath,
-) -> Result<&'s str, NodeError> {
+pub(crate) fn require_str<'s>(state: &'s RunState<'_>, kind: &str, path: &ContextPath) -> Result<&'s str, NodeError> {
     match require(state, kind, path)? {
         Value::String(s) => Ok(s),
         other => Err(NodeError::tool(
@@ -145,18 +110,9 @@ pub(crate) fn require_str<'s>(
 }
 
 /// Turns a tools error into a node error, auditing policy denials (05 §6).
-pub(crate) fn tool_error(
-    engine: &Engine,
-    state: &RunState<'_>,
-    node: &Node,
-    error: agentd_tools::Error,
-) -> NodeError {
+pub(crate) fn tool_error(engine: &Engine, state: &RunState<'_>, node: &Node, error: agentd_tools::Error) -> NodeError {
     match error {
-        agentd_tools::Error::Denied {
-            op,
-            target,
-            decision,
-        } => {
+        agentd_tools::Error::Denied { op, target, decision } => {
             let text = decision.violation_text(op, &target);
             engine.audit.emit(
                 Level::Warn,

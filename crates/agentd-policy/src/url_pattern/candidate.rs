@@ -50,20 +50,13 @@ impl NormalizedUrl {
 
     /// The host as an IP address when it is an IP literal (it then "resolves to itself").
     pub fn ip_literal(&self) -> Option<IpAddr> {
-        let bare = self
-            .host
-            .strip_prefix('[')
-            .and_then(|host| host.strip_suffix(']'))
-            .unwrap_or(&self.host);
+        let bare = self.host.strip_prefix('[').and_then(|host| host.strip_suffix(']')).unwrap_or(&self.host);
         bare.parse().ok()
     }
 
     /// The host as it goes on the wire for name resolution (IPv6 without brackets).
     pub fn host_for_resolution(&self) -> &str {
-        self.host
-            .strip_prefix('[')
-            .and_then(|host| host.strip_suffix(']'))
-            .unwrap_or(&self.host)
+        self.host.strip_prefix('[').and_then(|host| host.strip_suffix(']')).unwrap_or(&self.host)
     }
 }
 
@@ -121,22 +114,14 @@ pub fn normalize_url(raw: &str) -> Result<NormalizedUrl, UrlRejection> {
         None => return Err(UrlRejection::NotHttp),
     };
     // Step 5.
-    let port = parsed
-        .port_or_known_default()
-        .unwrap_or_else(|| default_port(scheme));
+    let port = parsed.port_or_known_default().unwrap_or_else(|| default_port(scheme));
     // Step 6. WHATWG already removed dot segments, including their `%2e` spellings.
     let path = uppercase_percent_hex(parsed.path());
     if path.split('/').any(segment_is_hostile) {
         return Err(UrlRejection::EncodedSeparatorOrDotSegment);
     }
     // Step 7: the fragment is dropped by not copying it.
-    Ok(NormalizedUrl {
-        scheme: scheme.to_owned(),
-        host,
-        port,
-        path,
-        query: parsed.query().map(str::to_owned),
-    })
+    Ok(NormalizedUrl { scheme: scheme.to_owned(), host, port, path, query: parsed.query().map(str::to_owned) })
 }
 
 /// Whether the authority of the raw URL contains `@` (WHATWG: the authority starts after the
@@ -146,10 +131,7 @@ fn raw_authority_has_at(raw: &str) -> bool {
         return false;
     };
     let authority_and_rest = after_scheme.trim_start_matches(['/', '\\']);
-    let authority = authority_and_rest
-        .split(['/', '\\', '?', '#'])
-        .next()
-        .unwrap_or("");
+    let authority = authority_and_rest.split(['/', '\\', '?', '#']).next().unwrap_or("");
     authority.contains('@')
 }
 
@@ -160,10 +142,7 @@ fn segment_is_hostile(segment: &str) -> bool {
     let mut current = segment.as_bytes().to_vec();
     for _ in 0..MAX_DECODE_ROUNDS {
         let decoded = percent_decode(&current);
-        if decoded.iter().any(|&byte| matches!(byte, b'/' | b'\\' | 0))
-            || decoded == b"."
-            || decoded == b".."
-        {
+        if decoded.iter().any(|&byte| matches!(byte, b'/' | b'\\' | 0)) || decoded == b"." || decoded == b".." {
             return true;
         }
         if decoded == current {
@@ -180,10 +159,8 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut index = 0;
     while let Some(&byte) = input.get(index) {
         if byte == b'%'
-            && let (Some(high), Some(low)) = (
-                input.get(index + 1).and_then(|&c| hex_value(c)),
-                input.get(index + 2).and_then(|&c| hex_value(c)),
-            )
+            && let (Some(high), Some(low)) =
+                (input.get(index + 1).and_then(|&c| hex_value(c)), input.get(index + 2).and_then(|&c| hex_value(c)))
         {
             output.push(high * 16 + low);
             index += 3;

@@ -82,24 +82,17 @@ impl UrlPattern {
             return Err("pattern contains a control or whitespace character".to_owned());
         }
         if pattern == "*" {
-            return Ok(Self {
-                source: pattern.to_owned(),
-                kind: UrlKind::Any,
-            });
+            return Ok(Self { source: pattern.to_owned(), kind: UrlKind::Any });
         }
         let Some((scheme, rest)) = pattern.split_once("://") else {
             return Err("expected `*` or `scheme://host[:port][/path]`".to_owned());
         };
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(format!(
-                "scheme `{scheme}` is not allowed (only http and https)"
-            ));
+            return Err(format!("scheme `{scheme}` is not allowed (only http and https)"));
         }
         if rest.contains('?') || rest.contains('#') {
-            return Err(
-                "`?` and `#` are not allowed (the query never takes part in matching)".to_owned(),
-            );
+            return Err("`?` and `#` are not allowed (the query never takes part in matching)".to_owned());
         }
         let (authority, path) = match rest.find('/') {
             Some(index) => (&rest[..index], Some(&rest[index..])),
@@ -129,18 +122,11 @@ impl UrlPattern {
         };
         let path = match path {
             None => PathPattern::url_root(),
-            Some(path) => {
-                PathPattern::parse_url_path(path).map_err(|reason| format!("path: {reason}"))?
-            }
+            Some(path) => PathPattern::parse_url_path(path).map_err(|reason| format!("path: {reason}"))?,
         };
         Ok(Self {
             source: pattern.to_owned(),
-            kind: UrlKind::Specific(Box::new(SpecificUrl {
-                scheme,
-                host,
-                port,
-                path,
-            })),
+            kind: UrlKind::Specific(Box::new(SpecificUrl { scheme, host, port, path })),
         })
     }
 
@@ -233,8 +219,7 @@ fn parse_port(text: &str) -> Result<u16, String> {
     if text.is_empty() || text.len() > 5 || !text.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(format!("invalid port `{text}` (digits or `*`)"));
     }
-    text.parse::<u16>()
-        .map_err(|_| format!("port `{text}` is out of range"))
+    text.parse::<u16>().map_err(|_| format!("port `{text}` is out of range"))
 }
 
 /// Normalises a pattern host: IPv6 literal, label glob, or a plain host parsed like a candidate.
@@ -249,9 +234,7 @@ fn parse_host_pattern(text: &str) -> Result<HostPattern, String> {
         if inner.contains('*') {
             return Err("`*` is not allowed in an IPv6 literal".to_owned());
         }
-        let address: Ipv6Addr = inner
-            .parse()
-            .map_err(|_| format!("invalid IPv6 address `{inner}`"))?;
+        let address: Ipv6Addr = inner.parse().map_err(|_| format!("invalid IPv6 address `{inner}`"))?;
         return Ok(HostPattern::Exact(format!("[{address}]")));
     }
     let text = text.strip_suffix('.').unwrap_or(text);
@@ -279,10 +262,7 @@ fn parse_host_pattern(text: &str) -> Result<HostPattern, String> {
 /// One label of a wildcard host: labels with `*` must be ASCII; the others are IDNA-converted.
 fn glob_host_label(label: &str) -> Result<String, String> {
     if label.contains('*') {
-        if !label
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'*')
-        {
+        if !label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'*') {
             return Err(format!(
                 "invalid host label `{label}` (a label with `*` may only hold ASCII letters, digits and `-`)"
             ));
@@ -306,13 +286,8 @@ fn check_label(label: &str) -> Result<(), String> {
     if label.is_empty() {
         return Err("host has an empty label".to_owned());
     }
-    if !label
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
-    {
-        return Err(format!(
-            "invalid host label `{label}` (letters, digits, `-` and `*` only)"
-        ));
+    if !label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-') {
+        return Err(format!("invalid host label `{label}` (letters, digits, `-` and `*` only)"));
     }
     Ok(())
 }

@@ -59,10 +59,7 @@ fn is_restricted_v6(address: Ipv6Addr) -> bool {
         let mask = u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0);
         bits & mask == u128::from(network)
     };
-    if RESTRICTED_V6
-        .iter()
-        .any(|&(network, length)| in_network(network, length))
-    {
+    if RESTRICTED_V6.iter().any(|&(network, length)| in_network(network, length)) {
         return true;
     }
     embedded_ipv4(address).is_some_and(is_restricted_v4)

@@ -44,17 +44,11 @@ data   = { region = "eu", limits = { max = 3 } }
     assert_eq!(fs.write, ["/srv/out/**"]);
     assert_eq!(policy.env.as_ref().unwrap().read_keys, ["APP_*", "REGION"]);
     assert_eq!(policy.http.as_ref().unwrap().methods, ["GET", "POST"]);
-    assert_eq!(
-        policy.shell.as_ref().unwrap().commands,
-        ["/usr/local/bin/report"]
-    );
+    assert_eq!(policy.shell.as_ref().unwrap().commands, ["/usr/local/bin/report"]);
     assert_eq!(policy.mcp.as_ref().unwrap().resources, ["docs://**"]);
     let rego = policy.rego.as_ref().unwrap();
     assert_eq!(rego.inline.as_deref(), Some("package agent"));
-    assert_eq!(
-        rego.data,
-        Some(serde_json::json!({"region": "eu", "limits": {"max": 3}}))
-    );
+    assert_eq!(rego.data, Some(serde_json::json!({"region": "eu", "limits": {"max": 3}})));
     assert_eq!(rego.effective_query(), "data.agent.allow");
     assert!(agentd_policy::check_policy_syntax(&policy).is_empty());
 }
@@ -63,13 +57,9 @@ data   = { region = "eu", limits = { max = 3 } }
 fn every_key_is_optional() {
     assert_eq!(parse("").unwrap(), None);
     assert_eq!(parse("[policy]").unwrap(), Some(PolicyConfig::default()));
-    let policy = parse("[policy.fs]\n[policy.http]\nurls = [\"*\"]")
-        .unwrap()
-        .unwrap();
+    let policy = parse("[policy.fs]\n[policy.http]\nurls = [\"*\"]").unwrap().unwrap();
     let fs = policy.fs.unwrap();
-    assert!(
-        fs.read.is_empty() && fs.write.is_empty() && fs.delete.is_empty() && fs.list.is_empty()
-    );
+    assert!(fs.read.is_empty() && fs.write.is_empty() && fs.delete.is_empty() && fs.list.is_empty());
     let http = policy.http.unwrap();
     assert_eq!(http.urls, ["*"]);
     assert!(http.methods.is_empty());
@@ -101,10 +91,7 @@ fn wrong_types_are_parse_errors() {
 #[test]
 fn round_trips_through_toml() {
     let policy = PolicyConfig {
-        rego: Some(RegoConfig {
-            query: Some("data.x.allow".to_owned()),
-            ..RegoConfig::default()
-        }),
+        rego: Some(RegoConfig { query: Some("data.x.allow".to_owned()), ..RegoConfig::default() }),
         ..parse("[policy.env]\nread_keys = [\"A\"]").unwrap().unwrap()
     };
     let text = toml::to_string(&policy).unwrap();

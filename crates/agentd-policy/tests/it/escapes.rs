@@ -7,9 +7,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use agentd_policy::{
-    CheckedPathError, FsPolicyConfig, Policy, PolicyConfig, ShellPolicyConfig, checked_path,
-};
+use agentd_policy::{CheckedPathError, FsPolicyConfig, Policy, PolicyConfig, ShellPolicyConfig, checked_path};
 use tempfile::TempDir;
 
 /// `<tmp>/w/{safe,outside}` with `safe/link -> outside`.
@@ -37,10 +35,7 @@ fn text(path: &Path) -> String {
 
 fn write_policy(patterns: &[String], cwd: &Path) -> Policy {
     let config = PolicyConfig {
-        fs: Some(FsPolicyConfig {
-            write: patterns.to_vec(),
-            ..FsPolicyConfig::default()
-        }),
+        fs: Some(FsPolicyConfig { write: patterns.to_vec(), ..FsPolicyConfig::default() }),
         ..PolicyConfig::default()
     };
     Policy::compile(Some(&config), cwd).unwrap()
@@ -53,66 +48,24 @@ fn escape_table_of_the_spec() {
     let policy = write_policy(&[format!("{w}/safe/**")], &layout.root);
     // (requested, cwd, checked path relative to <tmp>, allowed)
     let rows = [
-        (
-            format!("{w}/safe/../escape.txt"),
-            &layout.root,
-            "w/escape.txt",
-            false,
-        ),
-        (
-            format!("{w}/safe/a/../../x.txt"),
-            &layout.root,
-            "w/x.txt",
-            false,
-        ),
-        (
-            format!("{w}/safe/./../outside/x.txt"),
-            &layout.root,
-            "w/outside/x.txt",
-            false,
-        ),
-        (
-            format!("{w}/safe/link/x.txt"),
-            &layout.root,
-            "w/outside/x.txt",
-            false,
-        ),
+        (format!("{w}/safe/../escape.txt"), &layout.root, "w/escape.txt", false),
+        (format!("{w}/safe/a/../../x.txt"), &layout.root, "w/x.txt", false),
+        (format!("{w}/safe/./../outside/x.txt"), &layout.root, "w/outside/x.txt", false),
+        (format!("{w}/safe/link/x.txt"), &layout.root, "w/outside/x.txt", false),
         (format!("{w}/safe/link"), &layout.root, "w/outside", false),
-        (
-            format!("{w}/safe//sub/../../safe2/x"),
-            &layout.root,
-            "w/safe2/x",
-            false,
-        ),
+        (format!("{w}/safe//sub/../../safe2/x"), &layout.root, "w/safe2/x", false),
         ("safe/x.txt".to_owned(), &layout.w, "w/safe/x.txt", true),
-        (
-            format!("{w}/safe/%2e%2e/x"),
-            &layout.root,
-            "w/safe/%2e%2e/x",
-            true,
-        ),
-        (
-            format!("{w}/safe/new/dir/x.txt"),
-            &layout.root,
-            "w/safe/new/dir/x.txt",
-            true,
-        ),
+        (format!("{w}/safe/%2e%2e/x"), &layout.root, "w/safe/%2e%2e/x", true),
+        (format!("{w}/safe/new/dir/x.txt"), &layout.root, "w/safe/new/dir/x.txt", true),
         (format!("{w}/safe"), &layout.root, "w/safe", true),
     ];
     for (requested, cwd, expected, allowed) in rows {
         let checked = checked_path(&requested, cwd).unwrap();
-        assert_eq!(
-            checked,
-            layout.root.join(expected),
-            "checked path of {requested}"
-        );
+        assert_eq!(checked, layout.root.join(expected), "checked path of {requested}");
         let decision = policy.check_fs_write(&checked);
         assert_eq!(decision.allowed, allowed, "{requested}: {decision:?}");
         if allowed {
-            assert_eq!(
-                decision.rule.as_deref(),
-                Some(format!("{w}/safe/**").as_str())
-            );
+            assert_eq!(decision.rule.as_deref(), Some(format!("{w}/safe/**").as_str()));
         } else {
             assert_eq!(decision.reason, "path not in [policy.fs].write");
             assert_eq!(decision.rule, None);
@@ -125,10 +78,7 @@ fn read_and_write_lists_are_separate() {
     let layout = layout();
     let w = text(&layout.w);
     let config = PolicyConfig {
-        fs: Some(FsPolicyConfig {
-            read: vec![format!("{w}/outside/**")],
-            ..FsPolicyConfig::default()
-        }),
+        fs: Some(FsPolicyConfig { read: vec![format!("{w}/outside/**")], ..FsPolicyConfig::default() }),
         ..PolicyConfig::default()
     };
     let policy = Policy::compile(Some(&config), &layout.root).unwrap();
@@ -162,10 +112,7 @@ fn final_segment_of_a_pattern_is_never_resolved() {
     fs::write(layout.w.join("outside/f.txt"), "secret").unwrap();
     symlink(layout.w.join("outside/f.txt"), layout.w.join("safe/f.txt")).unwrap();
     fs::write(layout.w.join("safe/g.txt"), "ok").unwrap();
-    let policy = write_policy(
-        &[format!("{w}/safe/f.txt"), format!("{w}/safe/g.txt")],
-        &layout.root,
-    );
+    let policy = write_policy(&[format!("{w}/safe/f.txt"), format!("{w}/safe/g.txt")], &layout.root);
     let checked = checked_path(&format!("{w}/safe/f.txt"), &layout.root).unwrap();
     assert_eq!(checked, layout.w.join("outside/f.txt"));
     assert!(!policy.check_fs_write(&checked).allowed);
@@ -179,15 +126,9 @@ fn dangling_symlinks_are_followed_to_their_target() {
     let w = text(&layout.w);
     symlink(layout.w.join("outside/new"), layout.w.join("safe/dangling")).unwrap();
     let policy = write_policy(&[format!("{w}/safe/**")], &layout.root);
-    for requested in [
-        format!("{w}/safe/dangling"),
-        format!("{w}/safe/dangling/x.txt"),
-    ] {
+    for requested in [format!("{w}/safe/dangling"), format!("{w}/safe/dangling/x.txt")] {
         let checked = checked_path(&requested, &layout.root).unwrap();
-        assert!(
-            checked.starts_with(layout.w.join("outside/new")),
-            "{checked:?}"
-        );
+        assert!(checked.starts_with(layout.w.join("outside/new")), "{checked:?}");
         assert!(!policy.check_fs_write(&checked).allowed);
     }
 }
@@ -209,10 +150,7 @@ fn symlink_loops_are_errors() {
     symlink(layout.w.join("safe/b"), layout.w.join("safe/a")).unwrap();
     symlink(layout.w.join("safe/a"), layout.w.join("safe/b")).unwrap();
     let error = checked_path(&format!("{w}/safe/a/x"), &layout.root).unwrap_err();
-    assert!(
-        matches!(error, CheckedPathError::TooManySymlinks { .. }),
-        "{error}"
-    );
+    assert!(matches!(error, CheckedPathError::TooManySymlinks { .. }), "{error}");
 }
 
 #[test]
@@ -228,18 +166,9 @@ fn a_path_below_a_file_keeps_its_literal_tail() {
 fn relative_patterns_are_anchored_on_the_working_directory() {
     let layout = layout();
     let policy = write_policy(&["safe/**".to_owned(), "./out*".to_owned()], &layout.w);
-    for (requested, allowed) in [
-        ("safe/x", true),
-        ("outbox/y", true),
-        ("outside/z", true),
-        ("other/x", false),
-    ] {
+    for (requested, allowed) in [("safe/x", true), ("outbox/y", true), ("outside/z", true), ("other/x", false)] {
         let checked = checked_path(requested, &layout.w).unwrap();
-        assert_eq!(
-            policy.check_fs_write(&checked).allowed,
-            allowed,
-            "{requested}"
-        );
+        assert_eq!(policy.check_fs_write(&checked).allowed, allowed, "{requested}");
     }
 }
 
@@ -251,27 +180,17 @@ fn shell_commands_match_the_resolved_binary() {
     fs::create_dir_all(&bin).unwrap();
     fs::write(bin.join("python3.12"), "").unwrap();
     symlink("python3.12", bin.join("python3")).unwrap();
-    let config = |commands: Vec<String>| PolicyConfig {
-        shell: Some(ShellPolicyConfig { commands }),
-        ..PolicyConfig::default()
-    };
+    let config =
+        |commands: Vec<String>| PolicyConfig { shell: Some(ShellPolicyConfig { commands }), ..PolicyConfig::default() };
     let resolved = checked_path(&text(&bin.join("python3")), &layout.root).unwrap();
     assert_eq!(resolved, bin.join("python3.12"));
 
-    let policy = Policy::compile(
-        Some(&config(vec![text(&bin.join("python3"))])),
-        &layout.root,
-    )
-    .unwrap();
+    let policy = Policy::compile(Some(&config(vec![text(&bin.join("python3"))])), &layout.root).unwrap();
     let decision = policy.check_shell(&resolved);
     assert!(!decision.allowed);
     assert_eq!(decision.reason, "command not in [policy.shell].commands");
     assert_eq!(decision.family.as_str(), "shell");
 
-    let policy = Policy::compile(
-        Some(&config(vec![text(&bin.join("python3.12"))])),
-        &layout.root,
-    )
-    .unwrap();
+    let policy = Policy::compile(Some(&config(vec![text(&bin.join("python3.12"))])), &layout.root).unwrap();
     assert!(policy.check_shell(&resolved).allowed);
 }

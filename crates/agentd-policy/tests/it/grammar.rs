@@ -1,23 +1,15 @@
 //! Load-time grammar rejections (`policy_bad_pattern`) of §3.1, §3.4 and §3.5.
 
 use agentd_policy::{
-    EnvPolicyConfig, FsPolicyConfig, HttpPolicyConfig, McpPolicyConfig, NamePattern, PathPattern,
-    Policy, PolicyConfig, PolicyError, ShellPolicyConfig, UrlPattern, check_name_patterns,
-    check_policy_syntax,
+    EnvPolicyConfig, FsPolicyConfig, HttpPolicyConfig, McpPolicyConfig, NamePattern, PathPattern, Policy, PolicyConfig,
+    PolicyError, ShellPolicyConfig, UrlPattern, check_name_patterns, check_policy_syntax,
 };
 
 /// Asserts that `parse` rejects `pattern` with a reason containing `reason_part`.
-fn rejects<T: std::fmt::Debug>(
-    parse: fn(&str) -> Result<T, String>,
-    pattern: &str,
-    reason_part: &str,
-) {
+fn rejects<T: std::fmt::Debug>(parse: fn(&str) -> Result<T, String>, pattern: &str, reason_part: &str) {
     match parse(pattern) {
         Ok(parsed) => panic!("accepted {pattern:?} as {parsed:?}"),
-        Err(reason) => assert!(
-            reason.contains(reason_part),
-            "{pattern:?}: reason {reason:?} lacks {reason_part:?}"
-        ),
+        Err(reason) => assert!(reason.contains(reason_part), "{pattern:?}: reason {reason:?} lacks {reason_part:?}"),
     }
 }
 
@@ -102,10 +94,7 @@ fn url_grammar_rejections() {
         ("https://api.example.com/v1/**#frag", "`#`"),
         ("https://api.example.com*", "`*` directly after the host"),
         ("https://*.example.*", "`*` directly after the host"),
-        (
-            "https://api.example.com/a/**/b",
-            "path: `**` is only allowed as the final segment",
-        ),
+        ("https://api.example.com/a/**/b", "path: `**` is only allowed as the final segment"),
         ("https://api.example.com/a/[x]", "path: `[`"),
         ("https://api.example.com/a/{x}", "path: `{`"),
         ("https://api.example.com/a\\b", "`\\`"),
@@ -158,16 +147,12 @@ fn policy_syntax_names_list_index_and_pattern() {
             delete: vec!["~/x".to_owned()],
             list: vec![String::new()],
         }),
-        env: Some(EnvPolicyConfig {
-            read_keys: vec!["A*B".to_owned()],
-        }),
+        env: Some(EnvPolicyConfig { read_keys: vec!["A*B".to_owned()] }),
         http: Some(HttpPolicyConfig {
             urls: vec!["ftp://x/".to_owned()],
             methods: vec!["GET".to_owned(), "GE T".to_owned()],
         }),
-        shell: Some(ShellPolicyConfig {
-            commands: vec!["/bin/{sh}".to_owned()],
-        }),
+        shell: Some(ShellPolicyConfig { commands: vec!["/bin/{sh}".to_owned()] }),
         mcp: Some(McpPolicyConfig {
             servers: vec!["anything [goes]".to_owned()],
             tools: vec!["*x".to_owned()],
@@ -176,10 +161,7 @@ fn policy_syntax_names_list_index_and_pattern() {
         rego: None,
     };
     let errors = check_policy_syntax(&config);
-    let located: Vec<(String, usize)> = errors
-        .iter()
-        .map(|error| (error.list.clone(), error.index))
-        .collect();
+    let located: Vec<(String, usize)> = errors.iter().map(|error| (error.list.clone(), error.index)).collect();
     assert_eq!(
         located,
         [
@@ -194,29 +176,20 @@ fn policy_syntax_names_list_index_and_pattern() {
             ("[policy.mcp].resources".to_owned(), 0),
         ]
     );
-    assert_eq!(
-        errors[0].to_string(),
-        "[policy.fs].write[2] `/a/**/b`: `**` is only allowed as the final segment"
-    );
+    assert_eq!(errors[0].to_string(), "[policy.fs].write[2] `/a/**/b`: `**` is only allowed as the final segment");
 
     // Startup refuses the same table, with the same findings.
     let error = Policy::compile(Some(&config), std::path::Path::new("/")).unwrap_err();
     assert_eq!(error.code(), "policy_bad_pattern");
     let PolicyError::BadPatterns(findings) = &error;
     assert_eq!(findings, &errors);
-    assert!(
-        error
-            .to_string()
-            .contains("[policy.mcp].resources[0] ``: pattern is empty")
-    );
+    assert!(error.to_string().contains("[policy.mcp].resources[0] ``: pattern is empty"));
 }
 
 #[test]
 fn mcp_server_allowlists_use_the_name_grammar() {
-    let errors = check_name_patterns(
-        "mcp_servers[docs].allow_tools",
-        &["search_*".to_owned(), "a*b".to_owned(), String::new()],
-    );
+    let errors =
+        check_name_patterns("mcp_servers[docs].allow_tools", &["search_*".to_owned(), "a*b".to_owned(), String::new()]);
     let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(
         rendered,

@@ -29,11 +29,7 @@ fn relative_path() -> impl Strategy<Value = String> {
 fn segments_of(path: &Path) -> Vec<String> {
     let text = path.to_string_lossy().into_owned();
     let rest = text.strip_prefix('/').unwrap_or(&text).to_owned();
-    if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.split('/').map(str::to_owned).collect()
-    }
+    if rest.is_empty() { Vec::new() } else { rest.split('/').map(str::to_owned).collect() }
 }
 
 proptest! {

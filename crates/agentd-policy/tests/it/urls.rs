@@ -8,18 +8,15 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use agentd_policy::{
-    Decision, HttpPolicyConfig, NormalizedUrl, Policy, PolicyConfig, UrlPattern, UrlRejection,
-    is_restricted, normalize_url,
+    Decision, HttpPolicyConfig, NormalizedUrl, Policy, PolicyConfig, UrlPattern, UrlRejection, is_restricted,
+    normalize_url,
 };
 
 const PUBLIC: &str = "93.184.216.34";
 
 fn http_policy(urls: &[&str]) -> Policy {
     let config = PolicyConfig {
-        http: Some(HttpPolicyConfig {
-            urls: urls.iter().map(|url| (*url).to_owned()).collect(),
-            methods: vec![],
-        }),
+        http: Some(HttpPolicyConfig { urls: urls.iter().map(|url| (*url).to_owned()).collect(), methods: vec![] }),
         ..PolicyConfig::default()
     };
     Policy::compile(Some(&config), Path::new("/")).unwrap()
@@ -43,11 +40,7 @@ fn decide(policy: &Policy, raw: &str, resolved: &[&str]) -> Result<Decision, Url
         resolved.iter().map(|text| ip(text)).collect()
     };
     let restricted = policy.restricted_address_decision(&url, &addresses);
-    Ok(if restricted.allowed {
-        decision
-    } else {
-        restricted
-    })
+    Ok(if restricted.allowed { decision } else { restricted })
 }
 
 #[test]
@@ -58,38 +51,20 @@ fn url_table_of_the_spec() {
         ("https://api.example.com/v1/items?q=1", Ok(None)),
         ("https://API.Example.COM./v1/x", Ok(None)),
         ("https://api.example.com/v1/../admin", Ok(Some(not_listed))),
-        (
-            "https://api.example.com/v1/%2e%2e/admin",
-            Ok(Some(not_listed)),
-        ),
-        (
-            "https://api.example.com/v1/..%2Fadmin",
-            Err(UrlRejection::EncodedSeparatorOrDotSegment),
-        ),
-        (
-            "https://api.example.com.evil.net/v1/x",
-            Ok(Some(not_listed)),
-        ),
-        (
-            "https://api.example.com@evil.net/v1/x",
-            Err(UrlRejection::Userinfo),
-        ),
+        ("https://api.example.com/v1/%2e%2e/admin", Ok(Some(not_listed))),
+        ("https://api.example.com/v1/..%2Fadmin", Err(UrlRejection::EncodedSeparatorOrDotSegment)),
+        ("https://api.example.com.evil.net/v1/x", Ok(Some(not_listed))),
+        ("https://api.example.com@evil.net/v1/x", Err(UrlRejection::Userinfo)),
         ("http://api.example.com/v1/x", Ok(Some(not_listed))),
         ("https://api.example.com:8443/v1/x", Ok(Some(not_listed))),
-        (
-            "https://api.example.com/v1/x\r\nHost: evil",
-            Err(UrlRejection::ControlOrWhitespace),
-        ),
+        ("https://api.example.com/v1/x\r\nHost: evil", Err(UrlRejection::ControlOrWhitespace)),
     ];
     for (raw, expected) in rows {
         let outcome = decide(&v1, raw, &[PUBLIC]);
         match (outcome, expected) {
             (Ok(decision), Ok(None)) => {
                 assert!(decision.allowed, "{raw}: {decision:?}");
-                assert_eq!(
-                    decision.rule.as_deref(),
-                    Some("https://api.example.com/v1/**")
-                );
+                assert_eq!(decision.rule.as_deref(), Some("https://api.example.com/v1/**"));
             }
             (Ok(decision), Ok(Some(reason))) => {
                 assert!(!decision.allowed, "{raw}");
@@ -106,24 +81,9 @@ fn normalised_forms_of_the_table_rows() {
     let url = normalize_url("https://API.Example.COM./v1/x").unwrap();
     assert_eq!(url.host, "api.example.com");
     assert_eq!(url.as_str(), "https://api.example.com/v1/x");
-    assert_eq!(
-        normalize_url("https://api.example.com/v1/../admin")
-            .unwrap()
-            .path,
-        "/admin"
-    );
-    assert_eq!(
-        normalize_url("https://api.example.com/v1/%2e%2e/admin")
-            .unwrap()
-            .path,
-        "/admin"
-    );
-    assert_eq!(
-        normalize_url("https://api.example.com/v1/%2E./admin")
-            .unwrap()
-            .path,
-        "/admin"
-    );
+    assert_eq!(normalize_url("https://api.example.com/v1/../admin").unwrap().path, "/admin");
+    assert_eq!(normalize_url("https://api.example.com/v1/%2e%2e/admin").unwrap().path, "/admin");
+    assert_eq!(normalize_url("https://api.example.com/v1/%2E./admin").unwrap().path, "/admin");
     let url = normalize_url("https://api.example.com/v1/items?q=1#top").unwrap();
     assert_eq!(url.query.as_deref(), Some("q=1"));
     assert_eq!(url.as_str(), "https://api.example.com/v1/items?q=1");
@@ -142,12 +102,7 @@ fn wildcard_host_reaching_loopback_is_denied() {
         "host rebind.example.com resolves to restricted address 127.0.0.1; only an exact host entry may reach it"
     );
     // Any restricted address among several is enough.
-    let decision = decide(
-        &policy,
-        "https://rebind.example.com/x",
-        &[PUBLIC, "10.0.0.1"],
-    )
-    .unwrap();
+    let decision = decide(&policy, "https://rebind.example.com/x", &[PUBLIC, "10.0.0.1"]).unwrap();
     assert!(!decision.allowed);
     // A public answer is allowed (pinning it for the connection is the runtime's job).
     let decision = decide(&policy, "https://flip.example.com/x", &[PUBLIC]).unwrap();
@@ -168,17 +123,9 @@ fn star_pattern_cannot_reach_restricted_addresses() {
     assert!(!decide(&policy, "http://2130706433/", &[]).unwrap().allowed);
     let mapped = decide(&policy, "http://[::ffff:127.0.0.1]/", &[]).unwrap();
     assert!(!mapped.allowed);
-    assert!(
-        mapped
-            .reason
-            .starts_with("host [::ffff:127.0.0.1] resolves to restricted address")
-    );
+    assert!(mapped.reason.starts_with("host [::ffff:127.0.0.1] resolves to restricted address"));
     // `*` still allows public hosts, any path, any port.
-    assert!(
-        decide(&policy, "http://api.example.com:8080/x", &[PUBLIC])
-            .unwrap()
-            .allowed
-    );
+    assert!(decide(&policy, "http://api.example.com:8080/x", &[PUBLIC]).unwrap().allowed);
 }
 
 #[test]
@@ -189,27 +136,15 @@ fn exact_host_entries_may_reach_restricted_addresses() {
     assert_eq!(decision.rule.as_deref(), Some("http://internal.corp/**"));
 
     let literal = http_policy(&["http://127.0.0.1:18282/**"]);
-    assert!(
-        decide(&literal, "http://127.0.0.1:18282/one", &[])
-            .unwrap()
-            .allowed
-    );
+    assert!(decide(&literal, "http://127.0.0.1:18282/one", &[]).unwrap().allowed);
     let localhost = decide(&literal, "http://localhost:18282/one", &["127.0.0.1"]).unwrap();
     assert!(!localhost.allowed);
     assert_eq!(localhost.reason, "URL not in [policy.http].urls");
 
     // An exact entry only helps the URLs it matches: a wildcard entry for the same host does not.
     let mixed = http_policy(&["http://internal.corp/status", "http://*.corp/**"]);
-    assert!(
-        decide(&mixed, "http://internal.corp/status", &["10.1.2.3"])
-            .unwrap()
-            .allowed
-    );
-    assert!(
-        !decide(&mixed, "http://internal.corp/admin", &["10.1.2.3"])
-            .unwrap()
-            .allowed
-    );
+    assert!(decide(&mixed, "http://internal.corp/status", &["10.1.2.3"]).unwrap().allowed);
+    assert!(!decide(&mixed, "http://internal.corp/admin", &["10.1.2.3"]).unwrap().allowed);
 }
 
 #[test]
@@ -218,21 +153,14 @@ fn ip_literals_resolve_to_themselves() {
     let url = normalize_url("http://[::1]:8080/").unwrap();
     let decision = policy.restricted_address_decision(&url, &[]);
     assert!(!decision.allowed);
-    assert_eq!(
-        decision.reason,
-        "host [::1] resolves to restricted address ::1; only an exact host entry may reach it"
-    );
+    assert_eq!(decision.reason, "host [::1] resolves to restricted address ::1; only an exact host entry may reach it");
 }
 
 #[test]
 fn restricted_address_decision_without_restricted_addresses() {
     let policy = http_policy(&["https://*.example.com/**"]);
     let url = normalize_url("https://api.example.com/").unwrap();
-    assert!(
-        policy
-            .restricted_address_decision(&url, &[ip(PUBLIC)])
-            .allowed
-    );
+    assert!(policy.restricted_address_decision(&url, &[ip(PUBLIC)]).allowed);
 }
 
 #[test]
@@ -240,26 +168,10 @@ fn names_host_exactly() {
     let exact = UrlPattern::parse("http://internal.corp/**").unwrap();
     assert!(exact.names_host_exactly("internal.corp"));
     assert!(!exact.names_host_exactly("other.corp"));
-    assert!(
-        !UrlPattern::parse("*")
-            .unwrap()
-            .names_host_exactly("internal.corp")
-    );
-    assert!(
-        !UrlPattern::parse("http://*/**")
-            .unwrap()
-            .names_host_exactly("internal.corp")
-    );
-    assert!(
-        !UrlPattern::parse("http://*.corp/**")
-            .unwrap()
-            .names_host_exactly("internal.corp")
-    );
-    assert!(
-        UrlPattern::parse("http://[::1]/")
-            .unwrap()
-            .names_host_exactly("[::1]")
-    );
+    assert!(!UrlPattern::parse("*").unwrap().names_host_exactly("internal.corp"));
+    assert!(!UrlPattern::parse("http://*/**").unwrap().names_host_exactly("internal.corp"));
+    assert!(!UrlPattern::parse("http://*.corp/**").unwrap().names_host_exactly("internal.corp"));
+    assert!(UrlPattern::parse("http://[::1]/").unwrap().names_host_exactly("[::1]"));
 }
 
 #[test]
@@ -269,22 +181,10 @@ fn candidate_rejections() {
         ("https://a.example/\tx", UrlRejection::ControlOrWhitespace),
         (" https://a.example/", UrlRejection::ControlOrWhitespace),
         ("https://a.example/x y", UrlRejection::ControlOrWhitespace),
-        (
-            "https://a.example/\u{a0}",
-            UrlRejection::ControlOrWhitespace,
-        ),
-        (
-            "https://a.example/\u{2028}",
-            UrlRejection::ControlOrWhitespace,
-        ),
-        (
-            "https://a.example/\u{3000}",
-            UrlRejection::ControlOrWhitespace,
-        ),
-        (
-            "https://a.example/\u{7f}",
-            UrlRejection::ControlOrWhitespace,
-        ),
+        ("https://a.example/\u{a0}", UrlRejection::ControlOrWhitespace),
+        ("https://a.example/\u{2028}", UrlRejection::ControlOrWhitespace),
+        ("https://a.example/\u{3000}", UrlRejection::ControlOrWhitespace),
+        ("https://a.example/\u{7f}", UrlRejection::ControlOrWhitespace),
         ("not a url", UrlRejection::ControlOrWhitespace),
         ("not-a-url", UrlRejection::NotHttp),
         ("ftp://a.example/", UrlRejection::NotHttp),
@@ -299,34 +199,13 @@ fn candidate_rejections() {
         ("https://@a.example/", UrlRejection::Userinfo),
         ("https://:@a.example/", UrlRejection::Userinfo),
         ("https:user@a.example/", UrlRejection::Userinfo),
-        (
-            "https://a.example/%2F",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
-        (
-            "https://a.example/a%2fb",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
-        (
-            "https://a.example/a%5Cb",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
-        (
-            "https://a.example/a%5cb",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
-        (
-            "https://a.example/a%00",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
-        (
-            "https://a.example/%252e%252e/x",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
-        (
-            "https://a.example/a%252Fb",
-            UrlRejection::EncodedSeparatorOrDotSegment,
-        ),
+        ("https://a.example/%2F", UrlRejection::EncodedSeparatorOrDotSegment),
+        ("https://a.example/a%2fb", UrlRejection::EncodedSeparatorOrDotSegment),
+        ("https://a.example/a%5Cb", UrlRejection::EncodedSeparatorOrDotSegment),
+        ("https://a.example/a%5cb", UrlRejection::EncodedSeparatorOrDotSegment),
+        ("https://a.example/a%00", UrlRejection::EncodedSeparatorOrDotSegment),
+        ("https://a.example/%252e%252e/x", UrlRejection::EncodedSeparatorOrDotSegment),
+        ("https://a.example/a%252Fb", UrlRejection::EncodedSeparatorOrDotSegment),
     ];
     for (raw, expected) in cases {
         assert_eq!(normalize_url(raw), Err(expected), "{raw:?}");
@@ -335,14 +214,8 @@ fn candidate_rejections() {
 
 #[test]
 fn rejection_texts_are_the_rule_reasons_of_section_6() {
-    assert_eq!(
-        UrlRejection::ControlOrWhitespace.to_string(),
-        "URL contains control or whitespace characters"
-    );
-    assert_eq!(
-        UrlRejection::NotHttp.to_string(),
-        "URL is not a valid http(s) URL"
-    );
+    assert_eq!(UrlRejection::ControlOrWhitespace.to_string(), "URL contains control or whitespace characters");
+    assert_eq!(UrlRejection::NotHttp.to_string(), "URL is not a valid http(s) URL");
     assert_eq!(UrlRejection::Userinfo.to_string(), "URL has userinfo");
     assert_eq!(
         UrlRejection::EncodedSeparatorOrDotSegment.to_string(),
@@ -365,13 +238,7 @@ fn candidate_normalisation() {
         ),
         (
             "http://127.1/",
-            NormalizedUrl {
-                scheme: "http".into(),
-                host: "127.0.0.1".into(),
-                port: 80,
-                path: "/".into(),
-                query: None,
-            },
+            NormalizedUrl { scheme: "http".into(), host: "127.0.0.1".into(), port: 80, path: "/".into(), query: None },
         ),
         (
             "https://[0:0:0:0:0:FFFF:7F00:1]",
@@ -421,10 +288,7 @@ fn candidate_normalisation() {
     assert_eq!(url.ip_literal(), Some(ip("::1")));
     assert_eq!(url.host_for_resolution(), "::1");
     assert_eq!(url.as_str(), "https://[::1]:8443/x");
-    assert_eq!(
-        normalize_url("https://a.example/").unwrap().ip_literal(),
-        None
-    );
+    assert_eq!(normalize_url("https://a.example/").unwrap().ip_literal(), None);
 }
 
 #[test]
@@ -443,11 +307,7 @@ fn path_patterns_inside_urls() {
         ("https://api.example.com/café/menu", true),
         ("https://api.example.com/caf%C3%A9", true),
     ] {
-        assert_eq!(
-            decide(&policy, raw, &[PUBLIC]).unwrap().allowed,
-            allowed,
-            "{raw}"
-        );
+        assert_eq!(decide(&policy, raw, &[PUBLIC]).unwrap().allowed, allowed, "{raw}");
     }
 }
 
@@ -515,9 +375,6 @@ fn restricted_address_table() {
         "fec0::1",
     ];
     for address in public {
-        assert!(
-            !is_restricted(ip(address)),
-            "{address} should not be restricted"
-        );
+        assert!(!is_restricted(ip(address)), "{address} should not be restricted");
     }
 }

@@ -367,14 +367,7 @@ pub const KIND_NAMES: [&str; 24] = [
 ];
 
 /// The six tools an `agent_loop` may declare.
-pub const LOOP_TOOLS: [&str; 6] = [
-    "read_file",
-    "write_file",
-    "read_env",
-    "http_request",
-    "shell_run",
-    "call_mcp_tool",
-];
+pub const LOOP_TOOLS: [&str; 6] = ["read_file", "write_file", "read_env", "http_request", "shell_run", "call_mcp_tool"];
 
 impl NodeKind {
     /// Deserializes the kind-specific fields of a node of type `type_name` (`None` for an
@@ -466,10 +459,7 @@ impl NodeKind {
 
     /// True for kinds that run child workflows.
     pub fn is_composition(&self) -> bool {
-        matches!(
-            self,
-            NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_)
-        )
+        matches!(self, NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_))
     }
 
     /// The MCP server name of an MCP node (`Some(None)` = MCP node without `server`).
