@@ -721,7 +721,7 @@ impl Validator<'_> {
                 _ => {}
             }
         }
-        let mut groups: BTreeMap<(&str, Option<&str>), (usize, Range<usize>)> = BTreeMap::new();
+        let mut groups: BTreeMap<EdgeGroup<'_>, (usize, Range<usize>)> = BTreeMap::new();
         for (index, edge) in raw.edges.iter().enumerate() {
             let from = edge.from.get_ref().as_str();
             let when = edge.when.as_ref().map(|w| w.get_ref().as_str());
@@ -818,6 +818,9 @@ impl Validator<'_> {
         Ok(schema)
     }
 }
+
+/// Edges grouped by (source, `when`) for the `ambiguous_edges` warning.
+type EdgeGroup<'a> = (&'a str, Option<&'a str>);
 
 /// Checks a header value: literal text plus `{{secret:NAME}}` placeholders only.
 fn check_header_placeholders(value: &str) -> Result<(), String> {

@@ -170,6 +170,12 @@ pub fn is_truthy(value: &Value) -> bool {
     }
 }
 
+/// Hex SHA-256 of a workflow file's bytes (checkpoint `workflow_sha256`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,10 +203,4 @@ mod tests {
             assert!(is_truthy(&v), "{v}");
         }
     }
-}
-
-/// Hex SHA-256 of a workflow file's bytes (checkpoint `workflow_sha256`).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
 }
