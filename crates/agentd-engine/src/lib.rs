@@ -33,6 +33,10 @@ pub enum BuildError {
     /// The `[policy]` table failed to compile.
     #[error("policy: {0}")]
     Policy(#[from] agentd_policy::PolicyError),
+    /// `[policy.rego]` is configured but this build cannot evaluate Rego. Ignoring an AND layer
+    /// would make the policy more permissive than written, so the engine refuses to start.
+    #[error("[policy.rego]: the Rego policy layer is not available in this build; remove the table or use a build that has it")]
+    RegoUnavailable,
 }
 
 /// Per-run limits from `[budget]`.
@@ -112,6 +116,9 @@ impl Engine {
     /// Builds an engine: compiles policy against the working directory and reads the budgets.
     pub fn build(workflow: Arc<Workflow>, options: EngineOptions) -> Result<Engine, BuildError> {
         let policy = Policy::compile(workflow.environment.policy.as_ref(), &options.cwd)?;
+        if policy.rego().is_some_and(|r| r.inline.is_some() || r.file.is_some()) {
+            return Err(BuildError::RegoUnavailable);
+        }
         let budget = workflow.environment.budget.clone().unwrap_or_default();
         let mib = |v: Option<u64>| v.filter(|&v| v > 0).map(|v| v.saturating_mul(1_048_576));
         let limits = RunLimits {

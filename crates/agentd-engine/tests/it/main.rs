@@ -250,3 +250,14 @@ async fn trigger_value_merges_object_inputs_and_wraps_others() {
     assert_eq!(agentd_engine::trigger_value("http", &json!([1])), json!({"kind": "http", "input": [1]}));
     assert_eq!(agentd_engine::trigger_value("manual", &Value::Null), json!({"kind": "manual", "input": null}));
 }
+
+#[test]
+fn a_rego_layer_this_build_cannot_evaluate_refuses_to_start() {
+    let toml = format!("{HEAD}[[nodes]]\nid = \"done\"\ntype = \"terminate\"\n[policy.fs]\nread = [\"/srv/**\"]\n[policy.rego]\ninline = \"package agent\\ndefault allow = false\"\n");
+    let source = SourceFile::new("test.toml", None, toml);
+    let options = ValidateOptions { mcp_stdio: false, cwd: "/".into(), files: &NoFiles };
+    let workflow = agentd_workflow::load(&source, &options).expect("valid");
+    let audit = Arc::new(CollectingAudit::default());
+    let error = Engine::build(Arc::new(workflow), EngineOptions { cwd: "/".into(), audit }).err().expect("refused");
+    assert!(error.to_string().starts_with("[policy.rego]: the Rego policy layer is not available"), "{error}");
+}
