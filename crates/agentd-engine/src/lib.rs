@@ -35,7 +35,9 @@ pub enum BuildError {
     Policy(#[from] agentd_policy::PolicyError),
     /// `[policy.rego]` is configured but this build cannot evaluate Rego. Ignoring an AND layer
     /// would make the policy more permissive than written, so the engine refuses to start.
-    #[error("[policy.rego]: the Rego policy layer is not available in this build; remove the table or use a build that has it")]
+    #[error(
+        "[policy.rego]: the Rego policy layer is not available in this build; remove the table or use a build that has it"
+    )]
     RegoUnavailable,
 }
 

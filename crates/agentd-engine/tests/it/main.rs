@@ -253,7 +253,9 @@ async fn trigger_value_merges_object_inputs_and_wraps_others() {
 
 #[test]
 fn a_rego_layer_this_build_cannot_evaluate_refuses_to_start() {
-    let toml = format!("{HEAD}[[nodes]]\nid = \"done\"\ntype = \"terminate\"\n[policy.fs]\nread = [\"/srv/**\"]\n[policy.rego]\ninline = \"package agent\\ndefault allow = false\"\n");
+    let toml = format!(
+        "{HEAD}[[nodes]]\nid = \"done\"\ntype = \"terminate\"\n[policy.fs]\nread = [\"/srv/**\"]\n[policy.rego]\ninline = \"package agent\\ndefault allow = false\"\n"
+    );
     let source = SourceFile::new("test.toml", None, toml);
     let options = ValidateOptions { mcp_stdio: false, cwd: "/".into(), files: &NoFiles };
     let workflow = agentd_workflow::load(&source, &options).expect("valid");
