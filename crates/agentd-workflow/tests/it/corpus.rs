@@ -130,3 +130,58 @@ fn corpus_is_large_enough_and_covers_every_error_code() {
     let missing: Vec<&&str> = ALL_ERROR_CODES.iter().filter(|code| !expected.contains(**code)).collect();
     assert!(missing.is_empty(), "no invalid corpus file expects {missing:?}");
 }
+
+/// Variants the brief of each code asks for, recognised by a fragment of their message.
+const EXPECTED_VARIANTS: &[(&str, &str)] = &[
+    ("dangling_edge", ": source node `"),
+    ("dangling_edge", ": target node `"),
+    ("unknown_mcp_server", ") references unknown mcp_server"),
+    ("unknown_mcp_server", "(mcp.resource.updated) references unknown mcp_server"),
+    ("policy_bad_pattern", "[policy.fs]."),
+    ("policy_bad_pattern", "[policy.shell]."),
+    ("policy_bad_pattern", "[policy.env].read_keys"),
+    ("policy_bad_pattern", "[policy.http].urls"),
+    ("policy_bad_pattern", "[policy.mcp]."),
+    ("policy_bad_pattern", "mcp_servers["),
+    ("trigger_bad_schedule", "(cron): cron `"),
+    ("trigger_bad_schedule", "(interval): interval `"),
+    ("trigger_bad_schedule", "time zone `"),
+    ("unsupported_trigger_type", "`internal.event`"),
+    ("unsupported_trigger_type", "`mcp.resource.created`"),
+    ("auth_bad_ref", "HTTP route `"),
+    ("auth_bad_ref", "[server].metrics_auth"),
+    ("unknown_key", "unknown top-level key"),
+    ("unknown_key", "(type `llm_infer`): unknown field"),
+    ("unknown_key", "edges[0]: unknown field"),
+    ("unknown_key", "[policy]: unknown field `exec`"),
+    ("unknown_key", "(source `env`): unknown field"),
+    ("unknown_key", "(type `fs_watch`): unknown field"),
+    ("missing_key", "missing required top-level key `name`"),
+    ("missing_key", "missing field `id`"),
+    ("missing_key", "missing field `type`"),
+    ("wrong_type", "invalid type"),
+    ("wrong_type", "must be an array of tables"),
+    ("unknown_node_type", "unknown node type"),
+    ("wrapped_form", "found 0"),
+    ("wrapped_form", "found 2"),
+    ("wrapped_form", "is not allowed next to [[workflows]]"),
+    ("bad_value", "unknown trigger type"),
+    ("bad_value", "unknown secret source"),
+    ("bad_value", "unknown variant"),
+];
+
+#[test]
+fn invalid_corpus_covers_every_variant() {
+    let mut found = Vec::new();
+    for path in corpus_files("invalid") {
+        let loaded = load_corpus_file(&path);
+        for diagnostic in crate::support::diagnostics(&loaded.result) {
+            found.push((diagnostic.code, diagnostic.message.clone()));
+        }
+    }
+    let missing: Vec<_> = EXPECTED_VARIANTS
+        .iter()
+        .filter(|(code, fragment)| !found.iter().any(|(c, message)| c == code && message.contains(fragment)))
+        .collect();
+    assert!(missing.is_empty(), "no invalid corpus file raises {missing:?}");
+}
