@@ -741,3 +741,28 @@ to = "other"
     assert_eq!(workflow.edges[1].when, agentd_workflow::When::Default);
     assert_eq!(workflow.out_edges[workflow.index_of("first").expect("node")], [0, 1]);
 }
+
+#[test]
+fn the_worked_example_warns_about_spam_without_its_default_edge() {
+    // 03 §10 run 3: without the `*` edge (and the node it led to) `spam` is unrouted.
+    let path = crate::support::corpus_dir().join("valid").join("ticket_triage.toml");
+    let text = std::fs::read_to_string(path).expect("corpus file");
+    let without_default = text.replace("[[nodes]]\nid = \"discard\"\ntype = \"terminate\"\n", "").replace(
+        "[[edges]]\nfrom = \"route\"\nwhen = \"*\"            # spam, or anything unexpected\nto = \"discard\"\n",
+        "",
+    );
+    assert_ne!(text, without_default);
+    let files = MemoryFiles::default().with(
+        "/work/schemas/ticket.json",
+        &std::fs::read_to_string(crate::support::corpus_dir().join("valid/schemas/ticket.json")).expect("schema"),
+    );
+    let (_, result) = load_text_with(&without_default, false, &files);
+    let workflow = result.expect("still valid");
+    let messages: Vec<&str> = workflow.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "node `route` (switch): value `spam` allowed by the output schema of `classify` has no `when = \"spam\"` edge"
+        ]
+    );
+}
