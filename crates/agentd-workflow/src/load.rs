@@ -92,7 +92,12 @@ pub fn parse_document(source: &SourceFile) -> Result<RawWorkflow, Vec<Diagnostic
                 return Err(loader.finish());
             }
             _ => {
-                loader.error("wrapped_form", "expected exactly one [[workflows]] entry; found 0".to_string(), span);
+                loader.error(
+                    "wrapped_form",
+                    "expected exactly one [[workflows]] entry; found 0 (`workflows` must be an array of tables: write [[workflows]])"
+                        .to_string(),
+                    span,
+                );
                 return Err(loader.finish());
             }
         }
@@ -132,7 +137,7 @@ impl Loader {
             "bad_value"
         };
         let span = error.span().unwrap_or(fallback);
-        self.error(code, format!("{what}: {message}"), span);
+        self.error(code, format!("{what}: {}", plain_types(&message)), span);
     }
 
     fn value<'i, T: Deserialize<'i>>(&mut self, what: impl std::fmt::Display, item: Item<'i>) -> Option<T> {
@@ -232,7 +237,10 @@ impl Loader {
                     raw.policy_span = Some(item.span());
                     raw.policy = self.value("[policy]", item);
                 }
-                "auth" => raw.auth = self.value("[auth]", item),
+                "auth" => {
+                    raw.auth_span = Some(item.span());
+                    raw.auth = self.value("[auth]", item);
+                }
                 "logging" => raw.logging = self.value("[logging]", item),
                 "server" => raw.server = self.value("[server]", item),
                 "signing" => raw.signing = self.value("[signing]", item),
@@ -433,4 +441,27 @@ impl std::fmt::Display for NodeWhat<'_> {
             None => write!(f, "nodes[{}] (type `{}`)", self.index, self.type_name),
         }
     }
+}
+
+/// Replaces Rust type names in serde messages with the TOML words a user knows.
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, plain) in [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer (at most 4294967295)"),
+        ("expected u16", "expected a non-negative integer (at most 65535)"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: sequence", "invalid type: array"),
+    ] {
+        out = out.replace(rust, plain);
+    }
+    if let Some(start) = out.find("expected struct ") {
+        let end = out[start + 16..].find(|c: char| !c.is_alphanumeric()).map_or(out.len(), |e| start + 16 + e);
+        out.replace_range(start..end, "expected a table");
+    }
+    out
 }

@@ -33,7 +33,7 @@ const DAY_NAMES: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 /// Why a schedule, an interval or a time zone was rejected.
 ///
 /// Its `Display` is one line that quotes the rejected text and names the field or item at
-/// fault, e.g. ``cron `0 61 * * *`: minute value 61 is out of range 0-59``. The validator
+/// fault, e.g. ``cron `61 * * * *`: minute value 61 is out of range 0-59``. The validator
 /// reports it under the code `trigger_bad_schedule`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

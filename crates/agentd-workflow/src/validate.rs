@@ -486,7 +486,7 @@ impl Validator<'_> {
                     self.error(
                         "auth_bad_ref",
                         format!("[auth.{kind}] binding name `{name}` must be non-blank without surrounding spaces"),
-                        None,
+                        raw.auth_span.clone(),
                     );
                 }
             }

@@ -130,6 +130,8 @@ pub struct RawWorkflow {
     pub policy_span: Option<Range<usize>>,
     /// `[auth]`.
     pub auth: Option<AuthConfig>,
+    /// Span of the `[auth]` table.
+    pub auth_span: Option<Range<usize>>,
     /// `[logging]`.
     pub logging: Option<LoggingConfig>,
     /// `[server]`.
