@@ -1,0 +1,19 @@
+//! Integration tests of the real `agentd` binary: every test runs the built executable in a
+//! scratch directory with a clean environment and checks what a user sees — exit code, stdout,
+//! stderr and the files it leaves behind — against the specification (`/work/shared/spec`).
+
+mod support;
+
+mod cli;
+mod env;
+mod input;
+mod inspect;
+mod logging;
+mod nodes;
+mod outcomes;
+mod policy;
+mod record;
+mod robustness;
+mod signals;
+mod start;
+mod validate;
