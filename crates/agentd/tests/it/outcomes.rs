@@ -340,3 +340,141 @@ mod timed_out {
         assert_eq!(code, Some(5), "agentd must exit 5 after a timed_out run, not hang (killed = None)");
     }
 }
+
+mod retries {
+    use serde_json::{Value, json};
+
+    use crate::support::Scratch;
+
+    /// A node that always errors, with `retry = { max_attempts = 3, backoff_ms = 0, on = ON }`.
+    fn retrying(scratch: &Scratch, node: &str, on: &str) -> String {
+        let root = scratch.root_str();
+        scratch.write(
+            "retry.toml",
+            format!(
+                "name = \"retry\"\n\n[policy.fs]\nwrite = [\"{root}/safe/**\"]\n\n[[start_nodes]]\nname = \"main\"\nsource = \"manual\"\n\n{node}\nretry = {{ max_attempts = 3, backoff_ms = 0, on = \"{on}\" }}\n"
+            ),
+        );
+        "retry.toml".to_string()
+    }
+
+    fn record(scratch: &Scratch) -> Value {
+        serde_json::from_str(&scratch.read("r.json")).expect("record")
+    }
+
+    #[test]
+    fn a_tool_error_is_retried_and_the_trace_counts_attempts() {
+        let scratch = Scratch::new();
+        let file = retrying(
+            &scratch,
+            "[[nodes]]\nid = \"parse\"\ntype = \"parse_json\"\ninput_from = \"trigger.text\"",
+            "any",
+        );
+        let run = scratch.run(["run", &file, "--quiet", "--input", r#"{"text": "nope"}"#, "--record", "r.json"]);
+        run.code(5);
+        assert_eq!(run.json()["status"], "errored");
+        let record = record(&scratch);
+        let entries = record["trace"]["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), 1, "one entry per node execution, however many attempts");
+        assert_eq!(entries[0]["attempts"], 3);
+        assert_eq!(record["cost"]["node_executions"], 1, "a retried node counts once");
+        assert_eq!(record["cost"]["node_failures"], 1);
+    }
+
+    #[test]
+    fn a_policy_denial_is_never_retried() {
+        // 05 §4: never retried, whatever `retry.on` says.
+        let scratch = Scratch::new();
+        let file = retrying(
+            &scratch,
+            "[[nodes]]\nid = \"save\"\ntype = \"write_file\"\npath_from = \"trigger.path\"\ncontent_from = \"trigger.path\"",
+            "any",
+        );
+        let run =
+            scratch.run(["run", &file, "--quiet", "--input", r#"{"path": "/etc/agentd-retry"}"#, "--record", "r.json"]);
+        run.code(5);
+        assert_eq!(
+            run.json(),
+            json!({"status": "errored", "reason": "policy violation: write_file denied on /etc/agentd-retry: path not in [policy.fs].write", "last_node": "save"})
+        );
+        let record = record(&scratch);
+        let entry = &record["trace"]["entries"][0];
+        assert!(entry.get("attempts").is_none(), "a denial is attempted once: {entry}");
+        assert_eq!(record["cost"]["policy_denials"], 1);
+    }
+
+    #[test]
+    fn transient_retries_tool_errors() {
+        // Tool errors are transient (03 §8.3).
+        let scratch = Scratch::new();
+        let file = retrying(
+            &scratch,
+            "[[nodes]]\nid = \"parse\"\ntype = \"parse_json\"\ninput_from = \"trigger.text\"",
+            "transient",
+        );
+        let run = scratch.run(["run", &file, "--quiet", "--input", r#"{"text": "nope"}"#, "--record", "r.json"]);
+        run.code(5);
+        assert_eq!(record(&scratch)["trace"]["entries"][0]["attempts"], 3);
+    }
+
+    #[test]
+    fn a_budget_error_is_never_retried() {
+        // 03 §8.3: budget errors are never retried, whatever `retry.on` says.
+        let scratch = Scratch::new();
+        let file = retrying(
+            &scratch,
+            "[budget]\nmax_fs_write_mb = 1\n\n[[nodes]]\nid = \"save\"\ntype = \"write_file\"\npath_from = \"trigger.path\"\ncontent_from = \"trigger.content\"",
+            "any",
+        );
+        let input =
+            json!({"path": format!("{}/safe/big.txt", scratch.root_str()), "content": "z".repeat(2 * 1_048_576)});
+        scratch.write("big.json", input.to_string());
+        let run = scratch.run(["run", &file, "--quiet", "--input", "big.json", "--record", "r.json"]);
+        run.code(5);
+        let reason = run.json()["reason"].as_str().expect("reason").to_string();
+        assert!(reason.starts_with("tool `write_file` failed: budget.fs_write exceeded: "), "{reason}");
+        let record = record(&scratch);
+        assert!(record["trace"]["entries"][0].get("attempts").is_none(), "{}", record["trace"]);
+        assert!(!scratch.path("safe/big.txt").exists());
+    }
+}
+
+#[test]
+fn workflow_values_serialise_with_sorted_keys() {
+    // 02 general rules: node outputs and final values have object keys in ascending byte order,
+    // while the outcome's own fields keep the specification's order.
+    let scratch = Scratch::new();
+    let file = scratch.fixture("echo.toml");
+    let run = scratch.run(["run", &file, "--quiet", "--input", r#"{"zeta": 1, "alpha": {"z": 0, "a": 1}, "Beta": 2}"#]);
+    run.code(0);
+    let order: Vec<&str> = [
+        "\"status\"",
+        "\"final_value\"",
+        "\"found\"",
+        "\"value\"",
+        "\"Beta\"",
+        "\"alpha\"",
+        "\"a\"",
+        "\"z\"",
+        "\"kind\"",
+        "\"zeta\"",
+        "\"last_node\"",
+    ]
+    .into_iter()
+    .collect();
+    let positions: Vec<usize> =
+        order.iter().map(|k| run.stdout.find(k).unwrap_or_else(|| panic!("{k} missing: {}", run.stdout))).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "key order {order:?} in\n{}", run.stdout);
+}
+
+#[test]
+fn record_trigger_kind_follows_an_input_kind_field() {
+    let scratch = Scratch::new();
+    let file = scratch.fixture("echo.toml");
+    scratch.run(["run", &file, "--quiet", "--input", r#"{"kind": "cron"}"#, "--record", "r.json"]).code(0);
+    let record: Value = serde_json::from_str(&scratch.read("r.json")).expect("record");
+    assert_eq!(record["trigger_kind"], "cron");
+    scratch.run(["run", &file, "--quiet", "--record", "r.json"]).code(0);
+    let record: Value = serde_json::from_str(&scratch.read("r.json")).expect("record");
+    assert_eq!(record["trigger_kind"], "manual");
+}
