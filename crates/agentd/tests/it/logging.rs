@@ -126,3 +126,17 @@ fn signing_required_refuses_an_unsigned_workflow() {
     }
     assert!(!scratch.path("r.json").exists());
 }
+
+#[test]
+fn logging_install_failure_exits_5() {
+    // 01 §3 step 10: a log target that cannot be opened is a logging install failure → 5.
+    let scratch = Scratch::new();
+    let file = scratch.fixture("terminate.toml");
+    scratch.write("plain-file", "not a directory");
+    let run = scratch.run(["run", &file, "--log-target", "file:plain-file/agentd.log", "--record", "r.json"]);
+    run.code(5);
+    assert_eq!(run.stdout, "", "no run happens");
+    assert!(run.stderr.starts_with("agentd: "), "{}", run.stderr);
+    assert!(run.stderr.contains("plain-file"), "the error names the path: {}", run.stderr);
+    assert!(!scratch.path("r.json").exists());
+}

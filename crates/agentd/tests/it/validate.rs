@@ -210,3 +210,51 @@ fn empty_name_is_reported_as_is() {
     run.code(0);
     assert_eq!(run.stdout, "{\n  \"workflow\": \"\",\n  \"ok\": true\n}\n");
 }
+
+#[test]
+fn bad_policy_patterns_are_validation_errors() {
+    // 05 §3.1 load-time rules: one `policy_bad_pattern` issue per offending entry, naming the
+    // table, index and pattern; valid entries (including relative and in-segment `*`) pass.
+    let scratch = Scratch::new();
+    scratch.write(
+        "patterns.toml",
+        r#"name = "patterns"
+
+[policy.fs]
+read = ["", "/a/**/b", "/a/?", "~/x", "/ok/**", "/a/[x]", "/a/{b}", "rel/**", "/var/log/app*", "/data/*/reports/**", "/logs/app-*.log"]
+write = ["/w/safe/**", "/tab/	x"]
+
+[[start_nodes]]
+name = "main"
+source = "manual"
+
+[[nodes]]
+id = "done"
+type = "terminate"
+"#,
+    );
+    let run = scratch.run(["validate", "patterns.toml"]);
+    run.code(5);
+    let report = run.json();
+    let issues = report["issues"].as_array().expect("issues");
+    assert!(issues.iter().all(|i| i["code"] == "policy_bad_pattern"), "{report}");
+    let expected = [
+        ("[policy.fs].read[0]", ""),
+        ("[policy.fs].read[1]", "/a/**/b"),
+        ("[policy.fs].read[2]", "/a/?"),
+        ("[policy.fs].read[3]", "~/x"),
+        ("[policy.fs].read[5]", "/a/[x]"),
+        ("[policy.fs].read[6]", "/a/{b}"),
+        ("[policy.fs].write[1]", "/tab/"),
+    ];
+    assert_eq!(issues.len(), expected.len(), "{report}");
+    for (issue, (location, pattern)) in issues.iter().zip(expected) {
+        let message = issue["message"].as_str().expect("message");
+        assert!(message.contains(location), "{message} should name {location}");
+        assert!(message.contains(pattern), "{message} should name {pattern:?}");
+    }
+    // The same workflow never runs.
+    let run = scratch.run(["run", "patterns.toml", "--record", "r.json"]);
+    run.code(5);
+    assert!(!scratch.path("r.json").exists());
+}
