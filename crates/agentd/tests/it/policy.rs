@@ -409,3 +409,34 @@ mod budget {
         run.code(0);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn pattern_prefixes_resolve_symlinks_but_the_final_segment_does_not() {
+    // 05 §3.2 step 5: `<tmp>/alias/**` still matches when `alias` is a symlink to `real`; the
+    // literal pattern `<tmp>/safe/f.txt` does not come to allow the target of a symlink `f.txt`.
+    let scratch = Scratch::new();
+    let root = scratch.root_str();
+    scratch.mkdir("real");
+    scratch.mkdir("safe");
+    scratch.write("outside/t.txt", "original");
+    std::os::unix::fs::symlink(scratch.path("real"), scratch.path("alias")).expect("symlink");
+    std::os::unix::fs::symlink(scratch.path("outside/t.txt"), scratch.path("safe/f.txt")).expect("symlink");
+    let text = crate::support::fixture_text("fs_policy.toml")
+        .replace("\"@TMP@/safe/**\"", &format!("\"{root}/alias/**\", \"{root}/safe/f.txt\""));
+    scratch.write("wf.toml", text);
+    let write = |path: String| {
+        let input = json!({"path": path, "content": "new"}).to_string();
+        scratch.run(["run", "wf.toml", "--quiet", "--start", "write", "--input", &input])
+    };
+    write(format!("{root}/alias/x.txt")).code(0);
+    assert_eq!(scratch.read("real/x.txt"), "new");
+    write(format!("{root}/real/y.txt")).code(0);
+    let run = write(format!("{root}/safe/f.txt"));
+    run.code(5);
+    assert_eq!(
+        run.json()["reason"],
+        format!("policy violation: write_file denied on {root}/outside/t.txt: path not in [policy.fs].write")
+    );
+    assert_eq!(scratch.read("outside/t.txt"), "original");
+}
