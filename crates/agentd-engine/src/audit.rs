@@ -22,6 +22,12 @@ pub enum Level {
 pub trait AuditSink: Send + Sync {
     /// Emits one event; `fields` is a JSON object.
     fn emit(&self, level: Level, event: &str, fields: Value);
+
+    /// Whether events already appear in the operational log (so a warning that must be both a
+    /// log line and an audit event is logged only once).
+    fn is_operational_log(&self) -> bool {
+        false
+    }
 }
 
 /// Forwards audit events to `tracing` (target `agentd::audit`).
@@ -34,6 +40,10 @@ impl AuditSink for TracingAudit {
             Level::Warn => tracing::warn!(target: "agentd::audit", event, fields = %fields),
             Level::Error => tracing::error!(target: "agentd::audit", event, fields = %fields),
         }
+    }
+
+    fn is_operational_log(&self) -> bool {
+        true
     }
 }
 

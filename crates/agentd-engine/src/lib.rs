@@ -129,6 +129,9 @@ impl Engine {
         };
         if policy.is_allow_all() {
             options.audit.emit(audit::Level::Warn, "policy.allow_all", serde_json::json!({"workflow": workflow.name}));
+            if !options.audit.is_operational_log() {
+                tracing::warn!(workflow = %workflow.name, "no [policy] table: every side effect is allowed (policy.allow_all)");
+            }
         }
         Ok(Engine {
             secret_backed_env: secrets::secret_backed_env_names(&workflow),

@@ -35,8 +35,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 .get(1)
                 .and_then(|a| a.to_str())
                 .filter(|a| SUBCOMMANDS.contains(a) && *a != "help" && *a != "inspect");
-            output::stdout(&format!("{}\n", flags::command(topic).render_help()));
-            return EXIT_OK;
+            return match flags::command(topic).try_get_matches_from(["--help"]) {
+                Err(e) => clap_error(&e),
+                Ok(_) => EXIT_OK,
+            };
         }
         _ => {}
     }
@@ -78,7 +80,7 @@ fn not_in_this_build(what: &str, why: &str) -> i32 {
 fn clap_error(error: &clap::Error) -> i32 {
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            output::stdout(&error.render().to_string());
+            output::stdout(&format!("{}\n", error.render().to_string().trim_end()));
             EXIT_OK
         }
         ErrorKind::UnknownArgument => {
@@ -172,7 +174,9 @@ fn load_workflow(path: &Path, settings: &Settings, validate_only: bool) -> Resul
             output::json(&ordered_report(report));
             output::diagnostics(&source, &rejected.errors);
             if !validate_only && !settings.switch("quiet") {
-                output::diagnostics(&source, &rejected.warnings);
+                for warning in &rejected.warnings {
+                    note(format_args!("warning: [{}] {}", warning.code, warning.message));
+                }
             }
             Err(EXIT_SEMANTIC)
         }
@@ -318,6 +322,7 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
             "the MCP client and intelligence transports",
         ));
     }
+    check_secrets(&workflow)?;
     let workflow = Arc::new(workflow);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit }).map_err(|e| {
@@ -452,6 +457,9 @@ fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout_s
         signals.abort();
         (result, cancel.reason().map(str::to_string))
     });
+    // A node cut short by the deadline may leave a blocking read behind (a FIFO, a hung mount);
+    // the run is over, so do not wait for it.
+    runtime.shutdown_background();
     finish(result, settings, signal.as_deref())
 }
 
@@ -525,4 +533,38 @@ fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Resu
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Resolves every declared secret once at startup (08 §3.3); a failure stops before any run.
+fn check_secrets(workflow: &Workflow) -> Result<(), i32> {
+    use agentd_workflow::SecretSource;
+    let mut seen = std::collections::BTreeSet::new();
+    for secret in &workflow.environment.secrets {
+        let fail = |reason: String| {
+            note(format_args!("[[secrets]]: secret `{}`: {reason}", secret.name));
+            EXIT_SEMANTIC
+        };
+        if !seen.insert(secret.name.as_str()) {
+            return Err(fail("declared more than once".to_string()));
+        }
+        match &secret.source {
+            SecretSource::Env(env) => match std::env::var_os(&env.var) {
+                None => return Err(fail(format!("environment variable `{}` is not set", env.var))),
+                Some(v) if v.is_empty() => return Err(fail(format!("environment variable `{}` is empty", env.var))),
+                Some(_) => {}
+            },
+            SecretSource::File(file) => {
+                let text = std::fs::read(&file.path).map_err(|e| fail(format!("read {}: {e}", file.path)))?;
+                let text = String::from_utf8(text).map_err(|_| fail(format!("{} is not valid UTF-8", file.path)))?;
+                let value = if file.trim.unwrap_or(true) { text.trim_end() } else { text.as_str() };
+                if value.is_empty() {
+                    return Err(fail(format!("{} is empty", file.path)));
+                }
+            }
+            SecretSource::Command(_) | SecretSource::OAuth2(_) => {
+                return Err(fail("command and oauth2 secret sources are not available in this build".to_string()));
+            }
+        }
+    }
+    Ok(())
 }

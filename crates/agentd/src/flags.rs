@@ -231,6 +231,8 @@ pub fn command(subcommand: Option<&str>) -> Command {
     let mut command = Command::new(name)
         .no_binary_name(true)
         .disable_version_flag(true)
+        .disable_help_flag(true)
+        .arg(Arg::new("help").short('h').long("help").action(ArgAction::HelpLong).help("Print help (same as `agentd help`)").help_heading("Meta"))
         .args_override_self(true)
         .about("A single-binary runtime for bounded AI-agent workflows")
         .override_usage(

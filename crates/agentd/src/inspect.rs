@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(lines[0], "run ?  workflow=  status=");
         assert_eq!(lines[1], "  start=  0 ms  0 llm call(s) / 0 tokens  0 policy denial(s)");
         assert_eq!(lines[3], "     1. ? [?] ?  0 ms");
-        assert!(lines[4].ends_with('…') && lines[4].chars().count() == "        output: ".len() + 162);
+        assert!(lines[4].ends_with('…') && lines[4].chars().count() == "        output: ".len() + 161);
         assert_eq!(render(&json!([])).lines().nth(2), Some("  (no node trace captured)"));
     }
 }
