@@ -463,15 +463,16 @@ fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout_s
     finish(result, settings, signal.as_deref())
 }
 
-/// Cancels the run on SIGINT/SIGTERM; a second signal exits at once (01 §5.4).
+/// Cancels the run on SIGINT/SIGTERM; a second signal exits at once (01 §5.4). The signal
+/// streams are registered before this returns, so a signal that arrives as the run starts is
+/// never lost to the default handler.
 fn watch_signals(cancel: Cancel) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                return;
-            };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+        tokio::spawn(async move {
+            let (Ok(mut int), Ok(mut term)) = streams else { return };
             let code = tokio::select! {
                 _ = int.recv() => { cancel.cancel("interrupted by signal SIGINT"); 130 }
                 _ = term.recv() => { cancel.cancel("interrupted by signal SIGTERM"); 143 }
@@ -482,14 +483,16 @@ fn watch_signals(cancel: Cancel) -> tokio::task::JoinHandle<()> {
             }
             output::flush();
             std::process::exit(code);
-        }
-        #[cfg(not(unix))]
-        {
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 cancel.cancel("interrupted by signal SIGINT");
             }
-        }
-    })
+        })
+    }
 }
 
 /// Record, outcome and exit code (01 §5.3).

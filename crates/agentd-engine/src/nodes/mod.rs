@@ -78,7 +78,7 @@ pub(crate) async fn run_effect(engine: &Engine, state: &RunState<'_>, node: &Nod
 /// The capability error of a kind this build does not include (04 §0).
 fn unavailable(node: &Node, capability: &str) -> NodeError {
     NodeError::capability(format_args!(
-        "no handler registered for node kind `{}` (node `{}`): {capability} is not available in this build",
+        "no handler registered for node kind `{}` (node `{}`): this build does not include {capability} yet",
         node.kind.type_name(),
         node.id
     ))
