@@ -60,3 +60,12 @@ pub fn full_checkpoint(run_id: &str) -> Checkpoint {
         updated_at: "2025-05-01T12:00:04.000Z".into(),
     }
 }
+
+#[test]
+fn the_store_is_usable_as_a_shared_trait_object() {
+    let (_temp, dir) = state_dir();
+    let store: std::sync::Arc<dyn agentd_store::Store> = std::sync::Arc::new(open(&dir));
+    let clone = std::sync::Arc::clone(&store);
+    std::thread::spawn(move || clone.put_checkpoint(&full_checkpoint("exec-1")).expect("put")).join().expect("thread");
+    assert!(store.checkpoint("exec-1").expect("get").is_some());
+}
