@@ -82,6 +82,16 @@ pub enum Error {
         detail: String,
     },
 
+    /// `state.db` cannot be used the way the store needs (for example the file system refuses WAL
+    /// mode, as network file systems do).
+    #[error("state dir {dir}: state.db cannot be used: {detail}", dir = dir.display())]
+    Unsupported {
+        /// The state dir.
+        dir: PathBuf,
+        /// What is missing.
+        detail: String,
+    },
+
     /// Any other SQLite failure.
     #[error("state dir {dir}: {source}", dir = dir.display())]
     Sqlite {

@@ -95,6 +95,8 @@ pub(crate) enum Fail {
     Sql(rusqlite::Error),
     /// A stored value does not decode: the database content is damaged.
     Decode(String),
+    /// The database cannot be set up as the store needs.
+    Unsupported(String),
     /// A finished store error.
     Store(Error),
 }
@@ -208,6 +210,7 @@ fn finish(dir: &Path, busy_timeout: Duration, error: Fail) -> Error {
     match error {
         Fail::Store(error) => error,
         Fail::Decode(detail) => Error::Corrupt { dir, detail },
+        Fail::Unsupported(detail) => Error::Unsupported { dir, detail },
         Fail::Sql(error) => {
             let code = error.sqlite_error_code();
             match code {
@@ -233,7 +236,7 @@ fn configure(connection: &Connection, options: &OpenOptions) -> Attempt<()> {
     connection.set_prepared_statement_cache_capacity(64);
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Fail::Decode(format!("cannot switch state.db to WAL journal mode (got `{mode}`)")));
+        return Err(Fail::Unsupported(format!("the WAL journal mode is not available here (got `{mode}`)")));
     }
     let synchronous = match options.durability {
         Durability::Full => "FULL",
