@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod documents;
+pub mod durable;
 pub mod error;
 pub mod ids;
 mod nodes;
@@ -56,6 +57,8 @@ pub struct EngineOptions {
     pub cwd: PathBuf,
     /// Audit sink.
     pub audit: Arc<dyn audit::AuditSink>,
+    /// State store, checkpoints and history.
+    pub durable: durable::DurableOptions,
 }
 
 /// A workflow ready to run: compiled policy, limits, and the graph.
@@ -66,6 +69,9 @@ pub struct Engine {
     secret_backed_env: BTreeSet<String>,
     limits: RunLimits,
     audit: Arc<dyn audit::AuditSink>,
+    durable: durable::DurableOptions,
+    /// Indices of loop edges (`max_iterations`), the only edges with counters.
+    loop_edges: Vec<usize>,
 }
 
 /// One run to execute.
@@ -82,6 +88,9 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// Cancels the run (signals); the run then ends errored with the cancel reason.
     pub cancel: Cancel,
+    /// Continue a checkpointed run instead of starting one (`start`, `input` and
+    /// `trigger_kind` then come from the checkpoint).
+    pub resume: Option<durable::Resume>,
 }
 
 /// A cancellation handle with the reason the run reports (`interrupted by signal SIGINT`).
@@ -133,6 +142,7 @@ impl Engine {
                 tracing::warn!(workflow = %workflow.name, "no [policy] table: every side effect is allowed (policy.allow_all)");
             }
         }
+        let workflow_ref = workflow.clone();
         Ok(Engine {
             secret_backed_env: secrets::secret_backed_env_names(&workflow),
             workflow,
@@ -140,6 +150,8 @@ impl Engine {
             cwd: options.cwd,
             limits,
             audit: options.audit,
+            durable: options.durable,
+            loop_edges: workflow_loop_edges(&workflow_ref),
         })
     }
 
@@ -167,4 +179,8 @@ pub fn trigger_value(kind: &str, input: &Value) -> Value {
         }
         other => serde_json::json!({"kind": kind, "input": other}),
     }
+}
+
+fn workflow_loop_edges(workflow: &Workflow) -> Vec<usize> {
+    workflow.edges.iter().enumerate().filter(|(_, e)| e.max_iterations.is_some()).map(|(i, _)| i).collect()
 }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::audit::Level;
 use crate::documents::*;
+use crate::durable::{CheckpointBase, Resume};
 use crate::error::{Category, NodeError};
 use crate::nodes::{self, Step};
 use crate::{Engine, RunRequest, RunResult, trigger_value};
@@ -57,7 +58,11 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     let workflow = &*engine.workflow;
     let started_wall = jiff::Timestamp::now();
     let started = Instant::now();
-    let execution_id = crate::ids::next_execution_id();
+    let resume = request.resume;
+    let execution_id = match &resume {
+        Some(r) => r.checkpoint.run_id.clone(),
+        None => fresh_execution_id(engine),
+    };
     let mut cost = Cost { workflow_starts: 1, ..Cost::default() };
     let mut trace: Vec<TraceEntry> = Vec::new();
     let mut reply: Option<HttpReply> = None;
@@ -70,43 +75,97 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         }
         fields
     };
-    audit.emit(
-        Level::Info,
-        "workflow.started",
-        run_fields(json!({"start_node": request.start, "trigger_kind": request.trigger_kind})),
-    );
-
+    let (start_name, trigger_kind, input) = match &resume {
+        Some(r) => {
+            (r.checkpoint.start_node.clone(), r.checkpoint.trigger_kind.clone(), r.checkpoint.trigger_input.clone())
+        }
+        None => (request.start.clone(), request.trigger_kind.clone(), request.input),
+    };
+    if let Some(r) = &resume {
+        audit.emit(Level::Info, "workflow.resumed", run_fields(json!({"paused_at": r.checkpoint.paused_at})));
+    } else {
+        audit.emit(
+            Level::Info,
+            "workflow.started",
+            run_fields(json!({"start_node": start_name, "trigger_kind": trigger_kind})),
+        );
+    }
+    let base = CheckpointBase {
+        run_id: execution_id.clone(),
+        workflow: workflow.name.clone(),
+        start_node: start_name.clone(),
+        trigger_kind: trigger_kind.clone(),
+        trigger_input: input.clone(),
+        workflow_path: engine.durable.workflow_path.as_ref().map(|p| p.display().to_string()),
+        workflow_sha256: engine.durable.workflow_sha256.clone(),
+        created_at: resume
+            .as_ref()
+            .map(|r| r.checkpoint.created_at.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| timestamp(started_wall)),
+    };
     let mut state = RunState {
         workflow,
         execution_id: execution_id.clone(),
         outputs: vec![None; workflow.nodes.len()],
-        trigger: trigger_value(&request.trigger_kind, &request.input),
-        input: request.input,
+        trigger: trigger_value(&trigger_kind, &input),
+        input,
         dry_run: request.dry_run,
         deadline: started + request.timeout,
         fs_written: Arc::new(AtomicU64::new(0)),
     };
+    let mut loop_counts = vec![0u32; workflow.edges.len()];
+    let mut steps: u64 = 0;
+    // What checkpoint the run has in the store: the one it resumed from, then what it wrote.
+    let mut stored = match &resume {
+        Some(r) if r.checkpoint.awaiting_approval => Stored::Pause,
+        Some(_) => Stored::Progress,
+        None => Stored::None,
+    };
+    let mut progress = ProgressCursor::default();
 
     let outcome = 'walk: {
-        let Some(start) = workflow.start(&request.start) else {
-            break 'walk Outcome::Errored {
-                reason: NodeError::workflow(&workflow.name, format_args!("unknown start node `{}`", request.start))
-                    .text,
-                last_node: None,
-            };
+        let mut current = match &resume {
+            Some(r) => {
+                let restored =
+                    restore(engine, &mut state, r, &mut loop_counts, &mut steps, &mut trace, &mut reply, &mut cost);
+                match restored {
+                    Ok(Some(next)) => next,
+                    Ok(None) => {
+                        break 'walk Outcome::Completed {
+                            final_value: Value::Null,
+                            last_node: r.checkpoint.paused_at.clone(),
+                            http_response: reply.take(),
+                        };
+                    }
+                    Err(reason) => break 'walk Outcome::Errored { reason, last_node: None },
+                }
+            }
+            None => {
+                let Some(start) = workflow.start(&start_name) else {
+                    break 'walk Outcome::Errored {
+                        reason: NodeError::workflow(&workflow.name, format_args!("unknown start node `{start_name}`"))
+                            .text,
+                        last_node: None,
+                    };
+                };
+                let Some(entry) = start.entry else {
+                    break 'walk Outcome::Errored {
+                        reason: NodeError::workflow(
+                            &workflow.name,
+                            format_args!(
+                                "start node `{}` has no unambiguous entry node (declare `entry_node`)",
+                                start.name
+                            ),
+                        )
+                        .text,
+                        last_node: None,
+                    };
+                };
+                entry
+            }
         };
-        let Some(mut current) = start.entry else {
-            break 'walk Outcome::Errored {
-                reason: NodeError::workflow(
-                    &workflow.name,
-                    format_args!("start node `{}` has no unambiguous entry node (declare `entry_node`)", start.name),
-                )
-                .text,
-                last_node: None,
-            };
-        };
-        let mut loop_counts = vec![0u32; workflow.edges.len()];
-        let mut steps: u64 = 0;
+        progress.trace_written = trace.len();
         let mut last_ran: Option<usize> = None;
         loop {
             if steps >= STEP_CAP {
@@ -136,19 +195,96 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             let node_started = Instant::now();
             let started_at = timestamp(jiff::Timestamp::now());
 
-            if let NodeKind::PauseForApproval(_) = &node.kind {
-                // Pausing needs the durable state store, which this build does not have yet.
-                let error = NodeError::workflow(
-                    &workflow.name,
-                    format_args!(
-                        "node `{}` is pause_for_approval but the run state could not be saved: no state store in this build (durable execution is not available yet)",
-                        node.id
-                    ),
+            if let NodeKind::PauseForApproval(pause) = &node.kind {
+                let fail = |why: String| {
+                    NodeError::workflow(
+                        &workflow.name,
+                        format_args!(
+                            "node `{}` is pause_for_approval but the run state could not be saved: {why}",
+                            node.id
+                        ),
+                    )
+                };
+                let successor = match pause_successor(workflow, current) {
+                    Ok(s) => s,
+                    Err(error) => {
+                        break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                    }
+                };
+                let store = match engine.durable.store.as_ref().map(|s| s.get()) {
+                    Some(Ok(store)) => store,
+                    Some(Err(why)) => {
+                        let error = fail(why);
+                        trace.push(entry(
+                            node,
+                            "error",
+                            None,
+                            Value::Null,
+                            0,
+                            None,
+                            Some(error.text.clone()),
+                            started_at,
+                        ));
+                        break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                    }
+                    None => {
+                        let error = fail("no state store is configured".to_string());
+                        trace.push(entry(
+                            node,
+                            "error",
+                            None,
+                            Value::Null,
+                            0,
+                            None,
+                            Some(error.text.clone()),
+                            started_at,
+                        ));
+                        break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                    }
+                };
+                trace.push(entry(node, "pause", None, Value::Null, 0, None, None, started_at.clone()));
+                let checkpoint = base.checkpoint(
+                    context_map(&state),
+                    node.id.clone(),
+                    successor.map(|i| workflow.nodes[i].id.clone()),
+                    pause.reason.clone(),
+                    true,
+                    loop_map(&engine.loop_edges, &loop_counts),
+                    steps,
+                    trace_values(&trace),
+                    reply.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+                    state.fs_written.load(std::sync::atomic::Ordering::SeqCst),
+                    serde_json::to_value(&cost).unwrap_or(Value::Null),
+                    timestamp(jiff::Timestamp::now()),
                 );
-                cost.node_executions += 1;
-                cost.node_failures += 1;
-                trace.push(entry(node, "error", None, Value::Null, 0, None, Some(error.text.clone()), started_at));
-                break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                let saved = store.put_checkpoint(&checkpoint).and_then(|()| {
+                    store.request_approval(&agentd_store::ApprovalRequest {
+                        execution_id: execution_id.clone(),
+                        workflow: workflow.name.clone(),
+                        kind: agentd_store::CheckpointKind::Node,
+                        pause_node: node.id.clone(),
+                        reason: pause.reason.clone(),
+                        requested_at: timestamp(jiff::Timestamp::now()),
+                        trigger_principal: state.trigger.get("principal").cloned(),
+                    })
+                });
+                if let Err(e) = saved {
+                    trace.pop();
+                    let error = fail(e.to_string());
+                    trace.push(entry(node, "error", None, Value::Null, 0, None, Some(error.text.clone()), started_at));
+                    break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
+                }
+                stored = Stored::Pause;
+                audit.emit(
+                    Level::Info,
+                    "workflow.paused",
+                    run_fields(json!({"node": node.id, "run_id": execution_id, "checkpoint": "state.db"})),
+                );
+                break 'walk Outcome::Paused {
+                    run_id: execution_id.clone(),
+                    last_node: Some(node.id.clone()),
+                    reason: pause.reason.clone(),
+                };
             }
 
             let (attempted, attempts) = attempt_with_retry(engine, &mut state, node, &request.cancel.token).await;
@@ -181,9 +317,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                         last_node: Some(node.id.clone()),
                     };
                 }
-                Attempted::Cancelled => {
-                    break 'walk cancelled(&request.cancel, Some(node.id.clone()));
-                }
+                Attempted::Cancelled => break 'walk cancelled(&request.cancel, Some(node.id.clone())),
             };
             cost.node_executions += 1;
             let (output, label) = match step {
@@ -227,6 +361,30 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             ));
             match choose_edge(workflow, current, label.as_deref(), &mut loop_counts) {
                 Ok(Some(next)) => {
+                    if engine.durable.checkpoint_each_node {
+                        let written = write_progress(
+                            engine,
+                            &base,
+                            &state,
+                            &mut progress,
+                            current,
+                            &output,
+                            next,
+                            &loop_counts,
+                            steps,
+                            &trace,
+                            &reply,
+                            &cost,
+                        );
+                        match written {
+                            Ok(()) => stored = Stored::Progress,
+                            Err(reason) => audit.emit(
+                                Level::Warn,
+                                "checkpoint.write_failed",
+                                run_fields(json!({"node_id": node.id, "reason": reason})),
+                            ),
+                        }
+                    }
                     state.outputs[current] = Some(output);
                     current = next;
                 }
@@ -238,9 +396,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                         http_response: reply.take(),
                     };
                 }
-                Err(error) => {
-                    break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
-                }
+                Err(error) => break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) },
             }
         }
     };
@@ -281,10 +437,23 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         }
         Outcome::Paused { .. } => {}
     }
+    // 02 §6.3: a pause checkpoint goes on completed, failed or timed_out; a progress checkpoint
+    // on completed or failed; errored runs keep theirs so the resume can be retried.
+    let delete = match (&outcome, stored) {
+        (_, Stored::None) | (Outcome::Paused { .. } | Outcome::Errored { .. }, _) => false,
+        (Outcome::Completed { .. } | Outcome::Failed { .. }, _) => true,
+        (Outcome::TimedOut { .. }, kind) => kind == Stored::Pause,
+    };
+    if delete
+        && let Some(Ok(store)) = engine.durable.store.as_ref().map(|s| s.get())
+        && let Err(e) = store.delete_checkpoint(&execution_id)
+    {
+        audit.emit(Level::Warn, "checkpoint.delete_failed", run_fields(json!({"reason": e.to_string()})));
+    }
     let finished_wall = jiff::Timestamp::now();
     let record = RunRecord {
         workflow: workflow.name.clone(),
-        start_node: request.start,
+        start_node: start_name,
         execution_id: execution_id.clone(),
         status: outcome.status().to_string(),
         last_node: outcome.last_node().map(str::to_string),
@@ -292,11 +461,251 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         wall_ms: elapsed_ms,
         cost,
         trace: Trace { execution_id, entries: trace },
-        started_at: timestamp(started_wall),
+        started_at: resume.as_ref().map_or_else(|| timestamp(started_wall), |_| base.created_at.clone()),
         finished_at: timestamp(finished_wall),
-        trigger_kind: state.trigger.get("kind").and_then(Value::as_str).unwrap_or(&request.trigger_kind).to_string(),
+        trigger_kind: state.trigger.get("kind").and_then(Value::as_str).unwrap_or(&trigger_kind).to_string(),
     };
+    store_history(engine, &record);
     RunResult { outcome, record }
+}
+
+/// Which checkpoint of this run the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    None,
+    Pause,
+    Progress,
+}
+
+/// How much of this run's progress checkpoint is already durable.
+#[derive(Default)]
+struct ProgressCursor {
+    /// A full checkpoint row exists for this segment.
+    started: bool,
+    /// Trace entries already written.
+    trace_written: usize,
+}
+
+/// A new execution id, unique within the state store when there is one (02 §6.1).
+fn fresh_execution_id(engine: &Engine) -> String {
+    let mut id = crate::ids::next_execution_id();
+    if let Some(Ok(store)) =
+        engine.durable.store.as_ref().filter(|_| engine.durable.history_max_runs.is_some()).map(|s| s.get())
+    {
+        for _ in 0..1000 {
+            match store.execution_id_exists(&id) {
+                Ok(true) => id = crate::ids::next_execution_id(),
+                _ => break,
+            }
+        }
+    }
+    id
+}
+
+/// The pause node's successor chosen with no label (02 §6.3): the single unlabelled out-edge,
+/// else the single `*` edge; none → `None`; two or more → an ambiguity error.
+fn pause_successor(workflow: &Workflow, current: usize) -> Result<Option<usize>, NodeError> {
+    let out = &workflow.out_edges[current];
+    for wanted in [When::Unlabelled, When::Default] {
+        let matching: Vec<usize> = out.iter().copied().filter(|i| workflow.edges[*i].when == wanted).collect();
+        match matching.len() {
+            0 => continue,
+            1 => return Ok(Some(workflow.edges[matching[0]].to)),
+            n => return Err(ambiguity(workflow, current, None, n)),
+        }
+    }
+    Ok(None)
+}
+
+/// `node_outputs` of a checkpoint: every stored output plus the reserved `trigger` entry.
+fn context_map(state: &RunState<'_>) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("trigger".to_string(), state.trigger.clone());
+    for (i, output) in state.outputs.iter().enumerate() {
+        if let Some(value) = output {
+            map.insert(state.workflow.nodes[i].id.clone(), value.clone());
+        }
+    }
+    map
+}
+
+/// `loop_counts` of a checkpoint: only loop edges can have a count, so only they are visited
+/// (a scan of every edge per progress checkpoint would make long runs quadratic).
+fn loop_map(loop_edges: &[usize], counts: &[u32]) -> std::collections::BTreeMap<String, u32> {
+    loop_edges.iter().filter(|i| counts[**i] > 0).map(|i| (i.to_string(), counts[*i])).collect()
+}
+
+fn trace_values(trace: &[TraceEntry]) -> Vec<Value> {
+    trace.iter().filter_map(|e| serde_json::to_value(e).ok()).collect()
+}
+
+/// Writes the progress checkpoint after `current` completed and `next` was chosen: the whole
+/// checkpoint the first time, then only what changed (O(1) per node).
+#[allow(clippy::too_many_arguments, reason = "the walk state a checkpoint captures")]
+fn write_progress(
+    engine: &Engine,
+    base: &CheckpointBase,
+    state: &RunState<'_>,
+    cursor: &mut ProgressCursor,
+    current: usize,
+    output: &Value,
+    next: usize,
+    loop_counts: &[u32],
+    steps: u64,
+    trace: &[TraceEntry],
+    reply: &Option<HttpReply>,
+    cost: &Cost,
+) -> Result<(), String> {
+    let store = engine.durable.store.as_ref().ok_or("no state store is configured")?.get()?;
+    let workflow = state.workflow;
+    let now = timestamp(jiff::Timestamp::now());
+    let fs_written = state.fs_written.load(std::sync::atomic::Ordering::SeqCst);
+    let http_response = reply.as_ref().and_then(|r| serde_json::to_value(r).ok());
+    let cost_value = serde_json::to_value(cost).unwrap_or(Value::Null);
+    let current_id = workflow.nodes[current].id.clone();
+    let next_id = workflow.nodes[next].id.clone();
+    if !cursor.started {
+        let mut outputs = context_map(state);
+        outputs.insert(current_id.clone(), output.clone());
+        let checkpoint = base.checkpoint(
+            outputs,
+            current_id,
+            Some(next_id),
+            None,
+            false,
+            loop_map(&engine.loop_edges, loop_counts),
+            steps,
+            trace_values(trace),
+            http_response,
+            fs_written,
+            cost_value,
+            now,
+        );
+        store.put_checkpoint(&checkpoint).map_err(|e| e.to_string())?;
+        cursor.started = true;
+    } else {
+        let mut changed = serde_json::Map::new();
+        changed.insert(current_id.clone(), output.clone());
+        let update = agentd_store::ProgressUpdate {
+            run_id: base.run_id.clone(),
+            paused_at: current_id,
+            resume_node: Some(next_id),
+            reason: None,
+            awaiting_approval: false,
+            loop_counts: loop_map(&engine.loop_edges, loop_counts),
+            steps,
+            http_response,
+            budget_used: agentd_store::BudgetUsed { llm_tokens: 0, fs_write_bytes: fs_written },
+            cost: cost_value,
+            updated_at: now,
+            changed_outputs: changed,
+            trace_from: cursor.trace_written as u64,
+            new_trace: trace_values(&trace[cursor.trace_written.min(trace.len())..]),
+        };
+        store.append_progress(&update).map_err(|e| e.to_string())?;
+    }
+    cursor.trace_written = trace.len();
+    Ok(())
+}
+
+/// Restores the walk state from a checkpoint (02 §6.3 resume rules). `Ok(None)` = no successor:
+/// the run completes at once.
+#[allow(clippy::too_many_arguments, reason = "every piece of walk state a checkpoint restores")]
+fn restore(
+    engine: &Engine,
+    state: &mut RunState<'_>,
+    resume: &Resume,
+    loop_counts: &mut [u32],
+    steps: &mut u64,
+    trace: &mut Vec<TraceEntry>,
+    reply: &mut Option<HttpReply>,
+    cost: &mut Cost,
+) -> Result<Option<usize>, String> {
+    let workflow = state.workflow;
+    let checkpoint = &resume.checkpoint;
+    if checkpoint.workflow != workflow.name {
+        return Err(NodeError::workflow(
+            &workflow.name,
+            format_args!("checkpoint is for workflow `{}`, not `{}`", checkpoint.workflow, workflow.name),
+        )
+        .text);
+    }
+    for (id, value) in &checkpoint.node_outputs {
+        if id == "trigger" {
+            state.trigger = value.clone();
+        } else if let Some(i) = workflow.index_of(id) {
+            state.outputs[i] = Some(value.clone());
+        }
+    }
+    let same_file = match (&checkpoint.workflow_sha256, &engine.durable.workflow_sha256) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    if same_file {
+        for (edge, count) in &checkpoint.loop_counts {
+            if let Some(slot) = edge.parse::<usize>().ok().and_then(|i| loop_counts.get_mut(i)) {
+                *slot = *count;
+            }
+        }
+    } else {
+        tracing::warn!(run_id = %checkpoint.run_id, "the workflow file changed since the checkpoint; loop counters are reset");
+        engine.audit.emit(
+            Level::Warn,
+            "checkpoint.loop_counts_reset",
+            json!({"execution_id": checkpoint.run_id, "workflow": workflow.name}),
+        );
+    }
+    *steps = checkpoint.steps;
+    *trace = checkpoint.trace.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect();
+    *reply = checkpoint.http_response.clone().and_then(|v| serde_json::from_value(v).ok());
+    if let Ok(restored) = serde_json::from_value::<Cost>(checkpoint.cost.clone()) {
+        *cost = restored;
+    } else {
+        *cost = Cost { workflow_starts: 1, ..Cost::default() };
+    }
+    state.fs_written.store(checkpoint.budget_used.fs_write_bytes, std::sync::atomic::Ordering::SeqCst);
+    if checkpoint.awaiting_approval
+        && let Some(i) = workflow.index_of(&checkpoint.paused_at)
+    {
+        state.outputs[i] = Some(json!({"approved": true, "note": resume.note}));
+    }
+    match &checkpoint.resume_node {
+        None => Ok(None),
+        Some(id) => workflow.index_of(id).map(Some).ok_or_else(|| {
+            NodeError::workflow(
+                &workflow.name,
+                format_args!("checkpoint resumes at node `{id}`, which the workflow does not declare"),
+            )
+            .text
+        }),
+    }
+}
+
+/// Stores the record in the run history (best effort: a failure is a warning, 02 §7).
+fn store_history(engine: &Engine, record: &RunRecord) {
+    let (Some(handle), Some(max_runs)) = (engine.durable.store.as_ref(), engine.durable.history_max_runs) else {
+        return;
+    };
+    let result = handle.get().and_then(|store| {
+        let row = agentd_store::RunRow {
+            execution_id: record.execution_id.clone(),
+            workflow: record.workflow.clone(),
+            start_node: record.start_node.clone(),
+            status: record.status.clone(),
+            last_node: record.last_node.clone(),
+            started_at: record.started_at.clone(),
+            finished_at: Some(record.finished_at.clone()),
+            wall_ms: record.wall_ms,
+            record: Value::Null,
+            record_text: Some(serde_json::to_string(record).map_err(|e| e.to_string())?),
+        };
+        store.upsert_run(&row).map_err(|e| e.to_string())?;
+        store.prune_runs(usize::try_from(max_runs).unwrap_or(usize::MAX)).map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    if let Err(reason) = result {
+        tracing::warn!(execution_id = %record.execution_id, %reason, "run history not written");
+    }
 }
 
 fn cancelled(cancel: &crate::Cancel, last_node: Option<String>) -> Outcome {

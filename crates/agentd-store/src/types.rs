@@ -239,6 +239,11 @@ pub struct RunRow {
     pub wall_ms: u64,
     /// The run record (02-data.md §5 JSON).
     pub record: Value,
+    /// The record's JSON text, when the writer already has it: written instead of encoding
+    /// `record`, which saves building and encoding a value tree for a large trace. Never read back
+    /// (rows read from the store carry `record`).
+    #[serde(skip)]
+    pub record_text: Option<String>,
 }
 
 /// Which history rows [`Store::runs`](crate::Store::runs) returns.

@@ -53,16 +53,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return EXIT_OK;
     }
     match subcommand {
-        Some("runs") => {
-            return not_in_this_build("`agentd runs`", "the run history lives in the durable state store");
-        }
-        Some("approve") => {
-            return not_in_this_build("`agentd approve`", "approvals live in the durable state store");
-        }
+        Some("runs") => return crate::state::runs(&settings, &settings.strings("ACTION")),
         Some("reject") => {
-            return not_in_this_build("`agentd reject`", "approvals live in the durable state store");
+            let id = settings.strings("RUN_ID").into_iter().next().unwrap_or_default();
+            return crate::state::reject(&settings, &id);
         }
-        Some("store") => return not_in_this_build("`agentd store`", "the state store"),
+        Some("store") => return not_in_this_build("`agentd store migrate|status`", "the fleet store"),
         _ => {}
     }
     match run_command(subcommand, &settings) {
@@ -231,15 +227,40 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
 
     // Steps 3–5: state-dir commands and instruction mode.
     if settings.switch("list-checkpoints") {
-        return Err(not_in_this_build("`--list-checkpoints`", "the durable state store"));
+        return Ok(crate::state::list_checkpoints(settings));
     }
+    crate::state::check_store_selection(settings)?;
     if ["instruction", "instruction-file", "goal"].iter().any(|f| settings.value(f).is_some()) {
         return Err(not_in_this_build("instruction mode", "the planner"));
     }
 
     // Step 6: load.
     let validate_only = subcommand == Some("validate") || settings.switch("validate-only");
-    let Some(path) = workflow_path(subcommand, settings)? else {
+    let approve_id =
+        (subcommand == Some("approve")).then(|| settings.strings("RUN_ID").into_iter().next().unwrap_or_default());
+    let mut path = workflow_path(subcommand, settings)?;
+    if path.is_none()
+        && let Some(id) = &approve_id
+        && let Some(store) = crate::state::open_existing(settings)?
+    {
+        match store.checkpoint(id) {
+            Ok(Some(checkpoint)) => path = checkpoint.workflow_path.map(OsString::from),
+            Ok(None) => {}
+            Err(e) => {
+                note(e);
+                return Err(EXIT_SEMANTIC);
+            }
+        }
+    }
+    if path.is_none()
+        && let Some(id) = &approve_id
+    {
+        // Nothing names a workflow and no checkpoint points at one.
+        let dir = crate::state::state_dir(settings);
+        note(format_args!("no checkpoint for run {id} in {}", dir.display()));
+        return Err(EXIT_USAGE);
+    }
+    let Some(path) = path else {
         note("no workflow configured. Pass --config FILE / AGENTD_CONFIG, or `agentd run FILE`");
         return Err(EXIT_USAGE);
     };
@@ -325,17 +346,38 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     check_secrets(&workflow)?;
     let workflow = Arc::new(workflow);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit }).map_err(|e| {
+    let resume_id = approve_id.clone().or_else(|| settings.text("resume"));
+    let checkpoint_each_node = settings.switch("checkpoint-each-node");
+    let needs_hash = checkpoint_each_node
+        || resume_id.is_some()
+        || settings.switch("resume-incomplete")
+        || workflow.nodes.iter().any(|n| matches!(n.kind, agentd_workflow::NodeKind::PauseForApproval(_)));
+    let dir = crate::state::state_dir(settings);
+    let durable = agentd_engine::durable::DurableOptions {
+        store: Some(Arc::new(agentd_engine::durable::StoreHandle::lazy(move || crate::state::open(&dir)))),
+        checkpoint_each_node,
+        history_max_runs: if settings.switch("no-history") {
+            None
+        } else {
+            Some(settings.number("history-max-runs", 1000).map_err(usage)?)
+        },
+        workflow_path: std::path::absolute(&path).ok(),
+        workflow_sha256: needs_hash
+            .then(|| std::fs::read(&path).map(|b| agentd_workflow::sha256_hex(&b)).ok())
+            .flatten(),
+    };
+    let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit, durable }).map_err(|e| {
         note(e);
         EXIT_SEMANTIC
     })?;
 
     // Step 14: resume.
-    if settings.value("resume").is_some() || settings.switch("resume-incomplete") {
-        return Err(not_in_this_build("resuming runs", "the durable state store"));
+    let timeout = effective_timeout(&workflow, timeout_secs);
+    if let Some(id) = resume_id {
+        return Ok(resume(&engine, &workflow, settings, &id, approve_id.is_some(), timeout));
     }
-    if settings.switch("checkpoint-each-node") {
-        return Err(not_in_this_build("`--checkpoint-each-node`", "the durable state store"));
+    if settings.switch("resume-incomplete") {
+        return Ok(resume_incomplete(&engine, &workflow, settings, timeout));
     }
 
     // Step 15: mode.
@@ -359,7 +401,176 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     if serve {
         return Err(not_in_this_build("serve mode", "the HTTP server and schedules"));
     }
-    Ok(one_shot(&engine, &workflow, settings, timeout_secs))
+    Ok(one_shot(&engine, &workflow, settings, timeout))
+}
+
+/// min(`--timeout-secs`, `[budget].max_run_time_secs` when > 0).
+fn effective_timeout(workflow: &Workflow, timeout_secs: u64) -> Duration {
+    let max_run = workflow.environment.budget.as_ref().and_then(|b| b.max_run_time_secs).filter(|s| *s > 0);
+    Duration::from_secs(max_run.map_or(timeout_secs, |m| m.min(timeout_secs)))
+}
+
+/// `--resume RUN_ID` and `agentd approve RUN_ID` (01 §7.1, §9.4).
+fn resume(
+    engine: &Engine,
+    workflow: &Workflow,
+    settings: &Settings,
+    run_id: &str,
+    approve: bool,
+    timeout: Duration,
+) -> i32 {
+    let dir = crate::state::state_dir(settings);
+    let missing = || {
+        note(format_args!("no checkpoint for run {run_id} in {}", dir.display()));
+        EXIT_USAGE
+    };
+    let store = match crate::state::open_existing(settings) {
+        Ok(Some(store)) => store,
+        Ok(None) => return missing(),
+        Err(code) => return code,
+    };
+    let checkpoint = match store.checkpoint(run_id) {
+        Ok(Some(cp)) => cp,
+        Ok(None) => return missing(),
+        Err(e) => {
+            note(e);
+            return EXIT_SEMANTIC;
+        }
+    };
+    if approve && !checkpoint.awaiting_approval {
+        note(format_args!("run {run_id} is not awaiting approval"));
+        return EXIT_USAGE;
+    }
+    if settings.value("input").is_some() {
+        note("warning: --input is ignored when resuming a run");
+    }
+    let owner = agentd_store::process_owner();
+    let stale_after = timeout * 2 + Duration::from_secs(60);
+    match store.claim(run_id, &owner, stale_after) {
+        Ok(agentd_store::Claim::Claimed) => {}
+        Ok(agentd_store::Claim::AlreadyClaimed { .. }) => {
+            note(format_args!("run {run_id} is already being resumed"));
+            return EXIT_USAGE;
+        }
+        Ok(agentd_store::Claim::NotFound) => return missing(),
+        Err(e) => {
+            note(e);
+            return EXIT_SEMANTIC;
+        }
+    }
+    // A checkpoint of another workflow is refused by the engine (errored run, record written,
+    // checkpoint kept); no approval is recorded for it.
+    let code = {
+        let note_text = if approve { settings.text("note") } else { None };
+        if checkpoint.awaiting_approval && checkpoint.workflow == workflow.name {
+            let decision = agentd_store::ApprovalDecision {
+                decision: agentd_store::Verdict::Approved,
+                via: if approve { agentd_store::DecisionVia::Approve } else { agentd_store::DecisionVia::Resume },
+                note: note_text.clone(),
+                actor: crate::state::actor(),
+                decided_at: agentd_engine::timestamp(jiff::Timestamp::now()),
+            };
+            if let Err(e) = store.decide_approval(run_id, &decision) {
+                note(e);
+                let _ = store.release(run_id, &owner);
+                return EXIT_SEMANTIC;
+            }
+            tracing::info!(target: "agentd::audit", event = "approval.approved", run_id, note = ?note_text);
+        }
+        let resume = agentd_engine::durable::Resume { checkpoint, note: note_text };
+        let request = RunRequest {
+            start: String::new(),
+            input: Value::Null,
+            trigger_kind: "manual".to_string(),
+            timeout,
+            dry_run: settings.switch("dry-run"),
+            cancel: Cancel::default(),
+            resume: Some(resume),
+        };
+        let (result, signal) = execute(engine, request);
+        finish(result, settings, signal.as_deref())
+    };
+    let _ = store.release(run_id, &owner);
+    code
+}
+
+/// `--resume-incomplete` (01 §7.2).
+fn resume_incomplete(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout: Duration) -> i32 {
+    let dir = crate::state::state_dir(settings);
+    let store = match crate::state::open_existing(settings) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let mut ids: Vec<String> = match store.as_ref().map(|s| s.checkpoint_summaries()).transpose() {
+        Ok(list) => list
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| !c.awaiting_approval && c.workflow == workflow.name)
+            .map(|c| c.run_id)
+            .collect(),
+        Err(e) => {
+            note(e);
+            return EXIT_SEMANTIC;
+        }
+    };
+    ids.sort();
+    let Some(store) = store.filter(|_| !ids.is_empty()) else {
+        note(format_args!("no recoverable runs for workflow `{}` in {}", workflow.name, dir.display()));
+        return EXIT_OK;
+    };
+    let owner = agentd_store::process_owner();
+    let (mut any_bad, mut any_paused) = (false, false);
+    for id in ids {
+        note(format_args!("resuming {id} …"));
+        match store.claim(&id, &owner, timeout * 2 + Duration::from_secs(60)) {
+            Ok(agentd_store::Claim::Claimed) => {}
+            Ok(_) => {
+                note(format_args!("resume {id}: run is already being resumed"));
+                any_bad = true;
+                continue;
+            }
+            Err(e) => {
+                note(format_args!("resume {id}: {e}"));
+                any_bad = true;
+                continue;
+            }
+        }
+        let checkpoint = match store.checkpoint(&id) {
+            Ok(Some(cp)) => cp,
+            _ => {
+                let _ = store.release(&id, &owner);
+                continue;
+            }
+        };
+        let request = RunRequest {
+            start: String::new(),
+            input: Value::Null,
+            trigger_kind: "manual".to_string(),
+            timeout,
+            dry_run: settings.switch("dry-run"),
+            cancel: Cancel::default(),
+            resume: Some(agentd_engine::durable::Resume { checkpoint, note: None }),
+        };
+        let (result, _) = execute(engine, request);
+        let _ = store.release(&id, &owner);
+        output::json(&result.outcome);
+        match &result.outcome {
+            Outcome::Errored { reason, .. } => {
+                note(format_args!("resume {id}: {reason}"));
+                any_bad = true;
+            }
+            Outcome::Failed { .. } | Outcome::TimedOut { .. } => any_bad = true,
+            Outcome::Paused { .. } => any_paused = true,
+            Outcome::Completed { .. } => {}
+        }
+    }
+    if any_bad {
+        EXIT_SEMANTIC
+    } else if any_paused {
+        7
+    } else {
+        EXIT_OK
+    }
 }
 
 /// The start node for a one-shot run (01 §5.1).
@@ -424,7 +635,7 @@ fn file_payload(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
 }
 
-fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout_secs: u64) -> i32 {
+fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout: Duration) -> i32 {
     let start = match pick_start(workflow, settings) {
         Ok(s) => s,
         Err(code) => return code,
@@ -433,34 +644,43 @@ fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout_s
         Ok(v) => v,
         Err(code) => return code,
     };
-    let max_run = workflow.environment.budget.as_ref().and_then(|b| b.max_run_time_secs).filter(|s| *s > 0);
-    let timeout = Duration::from_secs(max_run.map_or(timeout_secs, |m| m.min(timeout_secs)));
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            note(format_args!("io error: cannot start the runtime: {e}"));
-            return EXIT_SEMANTIC;
-        }
-    };
-    let cancel = Cancel::default();
     let request = RunRequest {
         start,
         input,
         trigger_kind: "manual".to_string(),
         timeout,
         dry_run: settings.switch("dry-run"),
-        cancel: cancel.clone(),
+        cancel: Cancel::default(),
+        resume: None,
     };
-    let (result, signal) = runtime.block_on(async {
+    let (result, signal) = execute(engine, request);
+    finish(result, settings, signal.as_deref())
+}
+
+/// Runs one request on a fresh runtime, with signal handling; returns the result and the
+/// signal that interrupted it, if any.
+fn execute(engine: &Engine, request: RunRequest) -> (RunResult, Option<String>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let reason = format!("io error: cannot start the runtime: {e}");
+            let outcome = Outcome::Errored { reason: reason.clone(), last_node: None };
+            note(&reason);
+            output::json(&outcome);
+            std::process::exit(EXIT_SEMANTIC);
+        }
+    };
+    let cancel = request.cancel.clone();
+    let result = runtime.block_on(async {
         let signals = watch_signals(cancel.clone());
         let result = engine.run(request).await;
         signals.abort();
-        (result, cancel.reason().map(str::to_string))
+        result
     });
     // A node cut short by the deadline may leave a blocking read behind (a FIFO, a hung mount);
     // the run is over, so do not wait for it.
     runtime.shutdown_background();
-    finish(result, settings, signal.as_deref())
+    (result, cancel.reason().map(str::to_string))
 }
 
 /// Cancels the run on SIGINT/SIGTERM; a second signal exits at once (01 §5.4). The signal

@@ -347,6 +347,11 @@ impl Settings {
         }
     }
 
+    /// String positionals (`runs` actions, run ids).
+    pub fn strings(&self, name: &str) -> Vec<String> {
+        self.matches.try_get_many::<String>(name).ok().flatten().map(|v| v.cloned().collect()).unwrap_or_default()
+    }
+
     /// A positional argument.
     pub fn positional(&self, name: &str) -> Option<OsString> {
         self.matches.try_get_one::<OsString>(name).ok().flatten().cloned()

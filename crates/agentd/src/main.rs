@@ -1,5 +1,5 @@
-//! The `agentd` binary: flags, subcommands, rendering and exit codes. The only crate that uses
-//! `anyhow`; everything it runs lives in the library crates.
+//! The `agentd` binary: flags, subcommands, rendering and exit codes; everything it runs lives
+//! in the library crates.
 
 // mimalloc: a one-shot run allocates a large spanned tree and a trace in a few milliseconds; the
 // allocator's cheaper fresh-page handling is measurable on the 9,000-node benchmark.
@@ -11,6 +11,7 @@ mod flags;
 mod inspect;
 mod logging;
 mod output;
+mod state;
 
 fn main() {
     let code = app::main(std::env::args_os().skip(1).collect());

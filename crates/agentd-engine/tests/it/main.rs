@@ -14,7 +14,8 @@ fn engine(toml: &str, audit: Arc<CollectingAudit>) -> Engine {
     let source = SourceFile::new("test.toml", None, toml.to_string());
     let options = ValidateOptions { mcp_stdio: false, cwd: "/".into(), files: &NoFiles };
     let workflow = agentd_workflow::load(&source, &options).unwrap_or_else(|e| panic!("workflow must load: {e:?}"));
-    Engine::build(Arc::new(workflow), EngineOptions { cwd: std::env::temp_dir(), audit }).expect("engine")
+    Engine::build(Arc::new(workflow), EngineOptions { cwd: std::env::temp_dir(), audit, durable: Default::default() })
+        .expect("engine")
 }
 
 async fn run_with(engine: &Engine, input: Value, timeout: Duration) -> RunResult {
@@ -25,6 +26,7 @@ async fn run_with(engine: &Engine, input: Value, timeout: Duration) -> RunResult
         timeout,
         dry_run: false,
         cancel: Cancel::default(),
+        resume: None,
     };
     engine.run(request).await
 }
@@ -198,6 +200,7 @@ async fn unknown_start_errors_before_any_node() {
         timeout: Duration::from_secs(1),
         dry_run: false,
         cancel: Cancel::default(),
+        resume: None,
     };
     let result = engine.run(request).await;
     assert_eq!(
@@ -221,6 +224,7 @@ async fn cancellation_ends_the_run_errored_with_its_reason() {
         timeout: Duration::from_secs(1),
         dry_run: false,
         cancel,
+        resume: None,
     };
     let result = engine.run(request).await;
     assert_eq!(result.outcome, Outcome::Errored { reason: "interrupted by signal SIGTERM".into(), last_node: None });
@@ -260,6 +264,9 @@ fn a_rego_layer_this_build_cannot_evaluate_refuses_to_start() {
     let options = ValidateOptions { mcp_stdio: false, cwd: "/".into(), files: &NoFiles };
     let workflow = agentd_workflow::load(&source, &options).expect("valid");
     let audit = Arc::new(CollectingAudit::default());
-    let error = Engine::build(Arc::new(workflow), EngineOptions { cwd: "/".into(), audit }).err().expect("refused");
+    let error =
+        Engine::build(Arc::new(workflow), EngineOptions { cwd: "/".into(), audit, durable: Default::default() })
+            .err()
+            .expect("refused");
     assert!(error.to_string().starts_with("[policy.rego]: the Rego policy layer is not available"), "{error}");
 }

@@ -49,7 +49,10 @@ pub(super) fn upsert_run(transaction: &Transaction<'_>, row: &RunRow) -> Attempt
             row.started_at,
             row.finished_at,
             to_sql_integer(row.wall_ms, "wall_ms")?,
-            encode(&row.record, "run record")?,
+            match &row.record_text {
+                Some(text) => text.clone(),
+                None => encode(&row.record, "run record")?,
+            },
         ])?;
     Ok(())
 }
@@ -100,6 +103,7 @@ fn decode_run(raw: RawRun) -> Attempt<RunRow> {
         finished_at,
         wall_ms: from_sql_integer(wall_ms, "wall_ms")?,
         record: decode(&record, "run record")?,
+        record_text: None,
     })
 }
 

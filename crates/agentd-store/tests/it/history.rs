@@ -16,6 +16,7 @@ fn row(execution_id: &str, workflow: &str, status: &str, started_at: &str) -> Ru
         finished_at: Some(started_at.to_owned()),
         wall_ms: 37,
         record: json!({"workflow": workflow, "execution_id": execution_id, "status": status, "trace": {"entries": []}}),
+        record_text: None,
     }
 }
 
@@ -125,4 +126,17 @@ fn execution_ids_are_known_from_checkpoints_history_and_approvals() {
     assert!(store.execution_id_exists("exec-cp").expect("exists"));
     assert!(store.execution_id_exists("exec-1").expect("exists"));
     assert!(!store.execution_id_exists("exec-new").expect("exists"));
+}
+
+#[test]
+fn a_pre_encoded_record_is_stored_as_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = agentd_store::SqliteStore::open(dir.path(), agentd_store::OpenOptions::default()).expect("open");
+    let mut row = row("exec-1-1-1", "wf", "completed", "2025-05-01T12:00:00.000Z");
+    row.record = serde_json::Value::Null;
+    row.record_text = Some(r#"{"execution_id":"exec-1-1-1","trace":{"entries":[{"node_id":"a"}]}}"#.to_owned());
+    agentd_store::Store::upsert_run(&store, &row).expect("upsert");
+    let stored = agentd_store::Store::run(&store, "exec-1-1-1").expect("read").expect("row");
+    assert_eq!(stored.record["trace"]["entries"][0]["node_id"], "a");
+    assert_eq!(stored.record_text, None);
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod durable;
 mod env;
 mod input;
 mod inspect;

@@ -216,10 +216,13 @@ fn step_cap_errors_the_run() {
 }
 
 #[test]
-fn pause_for_approval_without_a_state_store_errors() {
+fn pause_for_approval_with_an_unusable_state_dir_errors() {
+    // The pause checkpoint cannot be committed (02 §6.3 "Durability"): a state dir under a
+    // regular file can never be created, so the run is errored instead of paused.
     let scratch = Scratch::new();
     let file = scratch.fixture("pause.toml");
-    let run = scratch.run(["run", &file, "--quiet", "--record", "rec.json"]);
+    scratch.write("plain-file", "I am not a directory");
+    let run = scratch.run(["run", &file, "--quiet", "--state-dir", "plain-file/state", "--record", "rec.json"]);
     run.code(5);
     let outcome = run.json();
     assert_eq!(outcome["status"], "errored");
@@ -231,17 +234,57 @@ fn pause_for_approval_without_a_state_store_errors() {
         ),
         "{reason}"
     );
+    assert!(!reason.contains('\n'), "a single-line reason (02 §8): {reason:?}");
     run.stderr_has_line(&format!("agentd: {reason}"));
+    assert!(outcome.get("run_id").is_none(), "no run id is handed out for a pause that was not saved: {outcome}");
+    // The record is written for errored runs too (01 §5.3).
+    let record: Value = serde_json::from_str(&scratch.read("rec.json")).expect("record");
+    assert_eq!(record["status"], "errored");
+    assert_eq!(record["last_node"], "gate");
+    assert_eq!(record["detail"], json!({ "error": reason }));
+    assert!(scratch.path("plain-file").is_file(), "the regular file in the way is left alone");
     snap!(run.render());
 }
 
 #[test]
 fn pause_for_approval_under_dry_run_behaves_the_same() {
+    // 02 §6.3: the pause checkpoint is written whatever the dry-run flag; --dry-run changes
+    // nothing about a pause (01 §5.3: outcome with run_id, exit 7).
     let scratch = Scratch::new();
     let file = scratch.fixture("pause.toml");
-    let run = scratch.run(["run", &file, "--quiet", "--dry-run"]);
-    run.code(5);
-    assert_eq!(run.json()["last_node"], "gate");
+    let mut outcomes = Vec::new();
+    for extra in [None, Some("--dry-run")] {
+        let mut args = vec!["run", file.as_str(), "--quiet", "--state-dir", "state"];
+        args.extend(extra);
+        let run = scratch.run(&args);
+        run.code(7).stderr_empty();
+        let mut outcome = run.json();
+        let run_id = outcome["run_id"].as_str().expect("run_id").to_string();
+        assert!(run_id.starts_with("exec-"), "{outcome}");
+        assert_eq!(
+            crate::support::top_level_keys(&run.stdout),
+            ["status", "run_id", "last_node", "reason"],
+            "outcome field order (02 §2)"
+        );
+        outcome["run_id"] = json!("[RUN_ID]");
+        outcomes.push((run_id, outcome));
+    }
+    let expected = json!({
+        "status": "paused", "run_id": "[RUN_ID]", "last_node": "gate", "reason": "Check the draft, then approve."
+    });
+    assert_eq!(outcomes[0].1, expected);
+    assert_eq!(outcomes[1].1, expected, "--dry-run pauses exactly like a normal run");
+    assert_ne!(outcomes[0].0, outcomes[1].0, "each pause has its own run id");
+    // Both pauses are durable: two paused checkpoints in the state dir.
+    let list = scratch.run(["--list-checkpoints", "--state-dir", "state"]);
+    list.code(0);
+    for (run_id, _) in &outcomes {
+        assert!(
+            list.stdout.lines().any(|l| l == format!("{run_id}  paused       workflow=approval  resume_node=apply")),
+            "{run_id} missing from\n{}",
+            list.stdout
+        );
+    }
 }
 
 #[test]

@@ -120,6 +120,10 @@ fn assert_denied(
 }
 
 fn run_escapes(extra: &[&str]) -> Vec<String> {
+    // `--no-history`: nothing needs the state store, so no state dir appears in the tree
+    // compared below (01 §7: the state dir is opened lazily, on first need).
+    let extra: Vec<&str> = extra.iter().copied().chain(["--no-history"]).collect();
+    let extra = extra.as_slice();
     let (scratch, file) = layout();
     let before = snapshot_tree(&scratch);
     let mut failures = Vec::new();

@@ -229,10 +229,18 @@ fn unwritable_record_path_keeps_the_exit_code() {
     let run = scratch.run(["run", &ok, "--quiet", "--record", "a-dir"]);
     run.code(0);
     assert!(run.stderr.starts_with("agentd: failed to write run record to a-dir: "), "{}", run.stderr);
+    // The run history (the default state dir `.agentd`) is not a record file: leave it out.
     let mut after = scratch.listing();
-    after.retain(|p| p != "a-dir");
+    after.retain(|p| p != "a-dir" && p != ".agentd" && !p.starts_with(".agentd/"));
     assert_eq!(after, before, "no partial record file may be left");
     assert!(std::fs::read_dir(scratch.path("a-dir")).expect("dir").next().is_none());
+    // A record that cannot be written does not keep the run out of the history (01 §5.3).
+    let runs = scratch.run(["runs", "--json"]);
+    runs.code(0);
+    let statuses: Vec<Value> = runs.json().as_array().expect("array").iter().map(|r| r["status"].clone()).collect();
+    assert_eq!(statuses.len(), 3, "{}", runs.stdout);
+    assert_eq!(statuses.iter().filter(|s| *s == "completed").count(), 2, "{}", runs.stdout);
+    assert_eq!(statuses.iter().filter(|s| *s == "failed").count(), 1, "{}", runs.stdout);
 }
 
 #[test]
