@@ -353,8 +353,9 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         || settings.switch("resume-incomplete")
         || workflow.nodes.iter().any(|n| matches!(n.kind, agentd_workflow::NodeKind::PauseForApproval(_)));
     let dir = crate::state::state_dir(settings);
+    let durability = crate::state::durability(settings)?;
     let durable = agentd_engine::durable::DurableOptions {
-        store: Some(Arc::new(agentd_engine::durable::StoreHandle::lazy(move || crate::state::open(&dir)))),
+        store: Some(Arc::new(agentd_engine::durable::StoreHandle::lazy(move || crate::state::open(&dir, durability)))),
         checkpoint_each_node,
         history_max_runs: if settings.switch("no-history") {
             None

@@ -128,6 +128,13 @@ pub const FLAGS: &[Flag] = &[
         "Keep at most N finished runs in the history",
     ),
     value(
+        "durability",
+        Some("AGENTD_DURABILITY"),
+        "normal",
+        STATE,
+        "State-store commits: normal (survive a process crash) or fsync (also survive power loss; slower)",
+    ),
+    value(
         "intel-unix",
         Some("AGENTD_INTEL_UNIX"),
         "none",
@@ -196,6 +203,7 @@ pub const SUBCOMMAND_FLAGS: &[Flag] = &[
     value("limit", None, "20", "runs", "Rows to show, 0 = all (runs list)"),
     value("status", None, "any", "runs", "Filter by status (runs list)"),
     value("workflow", None, "any", "runs", "Filter by workflow name (runs list)"),
+    value("since", None, "any", "runs", "Only runs started at or after this RFC 3339 instant (runs list)"),
     switch("json", None, "runs", "Print JSON (runs)"),
 ];
 

@@ -37,22 +37,34 @@ pub fn check_store_selection(settings: &Settings) -> Result<(), i32> {
 /// Store options: commits are atomic and survive a crash of the process (WAL with
 /// `synchronous = NORMAL`); power-loss durability (an fsync per commit) is the opt-in mode, because
 /// an fsync per progress checkpoint would cost milliseconds per node.
-fn options() -> OpenOptions {
+fn options(durability: agentd_store::Durability) -> OpenOptions {
     let mut options = OpenOptions::default();
-    options.durability = agentd_store::Durability::Fast;
+    options.durability = durability;
     options
 }
 
+/// `--durability normal|fsync` (extension); anything else is a usage error.
+pub fn durability(settings: &Settings) -> Result<agentd_store::Durability, i32> {
+    match settings.text("durability").as_deref() {
+        None | Some("normal") => Ok(agentd_store::Durability::Fast),
+        Some("fsync") => Ok(agentd_store::Durability::Full),
+        Some(other) => {
+            Err(output::usage(format_args!("invalid value `{other}` for `--durability`: expected normal or fsync")))
+        }
+    }
+}
+
 /// Opens (creating) the store of a state dir.
-pub fn open(dir: &std::path::Path) -> Result<Arc<dyn Store>, String> {
-    SqliteStore::open(dir, options()).map(|s| Arc::new(s) as Arc<dyn Store>).map_err(|e| e.to_string())
+pub fn open(dir: &std::path::Path, durability: agentd_store::Durability) -> Result<Arc<dyn Store>, String> {
+    SqliteStore::open(dir, options(durability)).map(|s| Arc::new(s) as Arc<dyn Store>).map_err(|e| e.to_string())
 }
 
 /// Opens an existing store without creating anything; `Ok(None)` when there is none yet.
 pub fn open_existing(settings: &Settings) -> Result<Option<Arc<dyn Store>>, i32> {
     check_store_selection(settings)?;
+    let durability = durability(settings)?;
     let dir = state_dir(settings);
-    match SqliteStore::open_existing(&dir, options()) {
+    match SqliteStore::open_existing(&dir, options(durability)) {
         Ok(store) => Ok(store.map(|s| Arc::new(s) as Arc<dyn Store>)),
         Err(e) => {
             note(e);
@@ -117,7 +129,15 @@ pub fn runs(settings: &Settings, action: &[String]) -> i32 {
             {
                 return output::usage(format_args!("invalid value `{s}` for `--status`"));
             }
-            let filter = RunFilter { status, workflow: settings.text("workflow"), since: None, limit };
+            let since = settings.text("since");
+            if let Some(since) = &since
+                && since.parse::<jiff::Timestamp>().is_err()
+            {
+                return output::usage(format_args!(
+                    "invalid value `{since}` for `--since`: expected an RFC 3339 instant"
+                ));
+            }
+            let filter = RunFilter { status, workflow: settings.text("workflow"), since, limit };
             let rows = match store.map(|s| s.runs(&filter)).transpose() {
                 Ok(rows) => rows.unwrap_or_default(),
                 Err(e) => {

@@ -1270,3 +1270,47 @@ fn state_dir_and_database_permissions() {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
 }
+
+/// A two-node workflow without a pause, for history and durability tests.
+const PLAIN: &str = "name = \"plain\"\n[[start_nodes]]\nname = \"main\"\nsource = \"manual\"\n[[nodes]]\nid = \"a\"\ntype = \"merge\"\n[[nodes]]\nid = \"b\"\ntype = \"merge\"\n[[edges]]\nfrom = \"a\"\nto = \"b\"\n";
+
+#[test]
+fn runs_since_filters_by_start_time_and_rejects_garbage() {
+    let scratch = Scratch::new();
+    let file = scratch.write("plain.toml", PLAIN).display().to_string();
+    scratch.run(["run", &file, "--state-dir", STATE, "--quiet"]).code(0);
+    let all = scratch.run(["runs", "--state-dir", STATE, "--json", "--since", "2000-01-01T00:00:00Z"]);
+    all.code(0);
+    assert_eq!(all.json().as_array().map(Vec::len), Some(1));
+    let none = scratch.run(["runs", "--state-dir", STATE, "--json", "--since", "2999-01-01T00:00:00Z"]);
+    none.code(0);
+    assert_eq!(none.json(), json!([]));
+    let bad = scratch.run(["runs", "--state-dir", STATE, "--since", "yesterday"]);
+    bad.code(2);
+    assert_eq!(bad.stderr_lines()[0], "agentd: invalid value `yesterday` for `--since`: expected an RFC 3339 instant");
+}
+
+#[test]
+fn fsync_durability_is_an_opt_in_that_behaves_the_same() {
+    let scratch = Scratch::new();
+    let file = scratch.write("plain.toml", PLAIN).display().to_string();
+    for mode in ["normal", "fsync"] {
+        let run = scratch.run([
+            "run",
+            &file,
+            "--state-dir",
+            STATE,
+            "--quiet",
+            "--checkpoint-each-node",
+            "--durability",
+            mode,
+        ]);
+        run.code(0);
+        assert_eq!(run.json()["status"], "completed");
+    }
+    let listed = scratch.run(["runs", "--state-dir", STATE, "--json"]);
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(2));
+    let bad = scratch.run(["run", &file, "--state-dir", STATE, "--durability", "sometimes"]);
+    bad.code(2);
+    assert_eq!(bad.stderr_lines()[0], "agentd: invalid value `sometimes` for `--durability`: expected normal or fsync");
+}
