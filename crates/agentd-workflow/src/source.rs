@@ -15,7 +15,8 @@ pub struct SourceFile {
     pub path: Option<PathBuf>,
     /// The document text (valid UTF-8; the loader rejects anything else before building this).
     pub text: String,
-    line_starts: Vec<usize>,
+    /// Byte offsets of line starts, built on first use: only diagnostics need them.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 /// A 1-based line and column (column counted in Unicode scalar values).
@@ -30,9 +31,15 @@ pub struct Location {
 impl SourceFile {
     /// Builds a source from text already in memory.
     pub fn new(name: impl Into<String>, path: Option<PathBuf>, text: String) -> SourceFile {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), path, text, line_starts }
+        SourceFile { name: name.into(), path, text, line_starts: std::sync::OnceLock::new() }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            starts.extend(self.text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+            starts
+        })
     }
 
     /// The directory of the file, used to resolve relative schema and child workflow paths.
@@ -43,19 +50,21 @@ impl SourceFile {
     /// Line and column of a byte offset (clamped to the text).
     pub fn location(&self, offset: usize) -> Location {
         let offset = offset.min(self.text.len());
-        let line_index = match self.line_starts.binary_search(&offset) {
+        let line_starts = self.line_starts();
+        let line_index = match line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let line_start = self.line_starts[line_index];
+        let line_start = line_starts[line_index];
         let column = self.text.get(line_start..offset).map_or(offset - line_start, |s| s.chars().count()) + 1;
         Location { line: line_index + 1, column }
     }
 
     /// The full text of the 1-based line `line` without its line terminator.
     pub fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts.get(line - 1).copied().unwrap_or(self.text.len());
-        let end = self.line_starts.get(line).map_or(self.text.len(), |e| e.saturating_sub(1));
+        let line_starts = self.line_starts();
+        let start = line_starts.get(line.wrapping_sub(1)).copied().unwrap_or(self.text.len());
+        let end = line_starts.get(line).map_or(self.text.len(), |e| e.saturating_sub(1));
         self.text.get(start..end.max(start)).unwrap_or("").trim_end_matches('\r')
     }
 
