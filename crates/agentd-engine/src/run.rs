@@ -211,34 +211,16 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                         break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
                     }
                 };
-                let store = match engine.durable.store.as_ref().map(|s| s.get()) {
-                    Some(Ok(store)) => store,
-                    Some(Err(why)) => {
+                let opened = match engine.durable.store.as_ref() {
+                    Some(handle) => handle.get(),
+                    None => Err("no state store is configured".to_string()),
+                };
+                let store = match opened {
+                    Ok(store) => store,
+                    Err(why) => {
                         let error = fail(why);
-                        trace.push(entry(
-                            node,
-                            "error",
-                            None,
-                            Value::Null,
-                            0,
-                            None,
-                            Some(error.text.clone()),
-                            started_at,
-                        ));
-                        break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
-                    }
-                    None => {
-                        let error = fail("no state store is configured".to_string());
-                        trace.push(entry(
-                            node,
-                            "error",
-                            None,
-                            Value::Null,
-                            0,
-                            None,
-                            Some(error.text.clone()),
-                            started_at,
-                        ));
+                        let text = Some(error.text.clone());
+                        trace.push(entry(node, "error", None, Value::Null, 0, None, text, started_at));
                         break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
                     }
                 };
