@@ -155,6 +155,11 @@ impl Engine {
         })
     }
 
+    /// The audit sink runs of this engine report to (the CLI uses it for approval decisions).
+    pub fn audit(&self) -> &Arc<dyn audit::AuditSink> {
+        &self.audit
+    }
+
     /// The workflow this engine runs.
     pub fn workflow(&self) -> &Arc<Workflow> {
         &self.workflow

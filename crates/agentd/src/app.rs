@@ -476,7 +476,11 @@ fn resume(
                 let _ = store.release(run_id, &owner);
                 return EXIT_SEMANTIC;
             }
-            tracing::info!(target: "agentd::audit", event = "approval.approved", run_id, note = ?note_text);
+            engine.audit().emit(
+                agentd_engine::audit::Level::Info,
+                "approval.approved",
+                json!({"workflow": workflow.name, "run_id": run_id, "note": note_text}),
+            );
         }
         let resume = agentd_engine::durable::Resume { checkpoint, note: note_text };
         let request = RunRequest {

@@ -1314,3 +1314,25 @@ fn fsync_durability_is_an_opt_in_that_behaves_the_same() {
     bad.code(2);
     assert_eq!(bad.stderr_lines()[0], "agentd: invalid value `sometimes` for `--durability`: expected normal or fsync");
 }
+
+#[test]
+fn an_approval_reaches_the_configured_audit_sink() {
+    let scratch = Scratch::new();
+    let text = format!("{APPROVAL}\n[logging.audit]\ntarget = \"file:audit.jsonl\"\n");
+    let file = scratch.write("audited.toml", text).display().to_string();
+    let out = scratch.path("out.txt").display().to_string();
+    let input = format!(r#"{{"title": "t", "out": "{out}"}}"#);
+    let paused = scratch.run(["run", &file, "--state-dir", STATE, "--quiet", "--input", &input]);
+    paused.code(7);
+    let run_id = paused.json()["run_id"].as_str().expect("run_id").to_string();
+    scratch.run(["approve", &run_id, "--state-dir", STATE, "--quiet", "--config", &file, "--note", "ok"]).code(0);
+    let audit = scratch.read("audit.jsonl");
+    let approved: Vec<Value> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["event"] == "approval.approved")
+        .collect();
+    assert_eq!(approved.len(), 1, "{audit}");
+    assert_eq!(approved[0]["fields"]["run_id"], run_id.as_str());
+    assert_eq!(approved[0]["fields"]["note"], "ok");
+}
