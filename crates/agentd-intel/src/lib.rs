@@ -1,0 +1,1 @@
+//! Intelligence backends (06): provider wire formats, JSON-RPC transports and the scripted backend.

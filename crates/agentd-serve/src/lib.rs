@@ -1,0 +1,1 @@
+//! Serve mode (07): HTTP routes, auth, idempotency, rate limits, schedules and metrics.
