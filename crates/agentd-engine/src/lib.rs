@@ -40,6 +40,9 @@ pub enum BuildError {
         "[policy.rego]: the Rego policy layer is not available in this build; remove the table or use a build that has it"
     )]
     RegoUnavailable,
+    /// `[[secrets]]` is inconsistent (duplicate names).
+    #[error("[[secrets]]: {0}")]
+    Secrets(#[from] secrets::SecretError),
 }
 
 /// Per-run limits from `[budget]`.
@@ -72,6 +75,12 @@ pub struct Engine {
     durable: durable::DurableOptions,
     /// Indices of loop edges (`max_iterations`), the only edges with counters.
     loop_edges: Vec<usize>,
+    /// The secrets registry (values resolved at request time).
+    secrets: Arc<secrets::Registry>,
+    /// Name resolution for `http_request` (the system resolver unless a test injects one).
+    resolver: Arc<dyn agentd_tools::http::Resolver>,
+    /// Pinned HTTP clients of `http_request`.
+    http: agentd_tools::http::Client,
 }
 
 /// One run to execute.
@@ -143,7 +152,11 @@ impl Engine {
             }
         }
         let workflow_ref = workflow.clone();
+        let registry = secrets::Registry::new(&workflow.environment.secrets, secrets::Scrubber::default())?;
         Ok(Engine {
+            secrets: Arc::new(registry),
+            resolver: Arc::new(agentd_tools::http::SystemResolver),
+            http: agentd_tools::http::Client::new(),
             secret_backed_env: secrets::secret_backed_env_names(&workflow),
             workflow,
             policy,
@@ -158,6 +171,17 @@ impl Engine {
     /// The audit sink runs of this engine report to (the CLI uses it for approval decisions).
     pub fn audit(&self) -> &Arc<dyn audit::AuditSink> {
         &self.audit
+    }
+
+    /// Replaces the name resolver of `http_request` (tests give host names fixed answers).
+    pub fn with_resolver(mut self, resolver: Arc<dyn agentd_tools::http::Resolver>) -> Engine {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The secrets registry (the CLI resolves every declared secret once at startup).
+    pub fn secrets(&self) -> &Arc<secrets::Registry> {
+        &self.secrets
     }
 
     /// The workflow this engine runs.

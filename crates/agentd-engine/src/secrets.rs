@@ -1,9 +1,330 @@
-//! Which environment variables back secrets (04 §4): `read_env` must refuse them whatever the
-//! policy says, so secret values never reach node outputs or records.
+//! Secrets (08 §3, §6): the registry that resolves `NAME` to a value at request time, the
+//! scrubber that removes every known secret value from text before it leaves the process, and the
+//! set of environment variables that back secrets (`read_env` must refuse them, 04 §4).
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use agentd_workflow::{NodeKind, SecretSource, Workflow};
+use agentd_workflow::{CommandSecret, FileSecret, NodeKind, OAuth2Secret, SecretConfig, SecretSource, Workflow};
+use serde_json::Value;
+
+/// Values shorter than this cannot be scrubbed reliably (08 §6).
+pub const MIN_SCRUB_LEN: usize = 4;
+/// The replacement text of a scrubbed value.
+pub const REDACTED: &str = "<redacted>";
+/// Nesting limit of `client_id_env` / `client_secret_env` references.
+const MAX_DEPTH: u32 = 8;
+/// Cap on a command secret's stdout.
+const MAX_COMMAND_OUTPUT: usize = 65_536;
+
+/// Every secret value seen so far (≥ 4 bytes), shared by all sinks. Cloning shares the set.
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    known: Arc<RwLock<Vec<String>>>,
+}
+
+impl Scrubber {
+    /// Remembers a value to scrub (values shorter than [`MIN_SCRUB_LEN`] are ignored).
+    pub fn add(&self, value: &str) {
+        if value.len() < MIN_SCRUB_LEN {
+            return;
+        }
+        let mut known = self.known.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !known.iter().any(|k| k == value) {
+            known.push(value.to_string());
+            // Longest first, so a value containing another is replaced whole.
+            known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        }
+    }
+
+    /// Whether any value is known (sinks skip work when not).
+    pub fn is_empty(&self) -> bool {
+        self.known.read().map_or(true, |k| k.is_empty())
+    }
+
+    /// `text` with every known value replaced by `<redacted>`.
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let known = self.known.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = Cow::Borrowed(text);
+        for value in known.iter() {
+            if out.contains(value.as_str()) {
+                out = Cow::Owned(out.replace(value.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    /// Scrubs every string (keys included) inside a JSON value, in place.
+    pub fn scrub_value(&self, value: &mut Value) {
+        if self.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                if let Cow::Owned(clean) = self.scrub(s) {
+                    *s = clean;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
+            Value::Object(map) => {
+                let dirty: Vec<String> = map.keys().filter(|k| matches!(self.scrub(k), Cow::Owned(_))).cloned().collect();
+                for key in dirty {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(self.scrub(&key).into_owned(), v);
+                    }
+                }
+                map.values_mut().for_each(|v| self.scrub_value(v));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A secret resolution failure; `Display` is ``secret `NAME`: <reason>`` and never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret `{name}`: {reason}")]
+pub struct SecretError {
+    /// The secret name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+struct Cached {
+    value: String,
+    until: Option<Instant>,
+}
+
+/// The secrets registry (08 §3.2): `[[secrets]]` entries, else the environment variable NAME.
+pub struct Registry {
+    entries: BTreeMap<String, SecretSource>,
+    cache: tokio::sync::Mutex<BTreeMap<String, Cached>>,
+    scrubber: Scrubber,
+}
+
+impl Registry {
+    /// A registry over the declared entries; duplicate names are an error (startup, exit 5).
+    pub fn new(secrets: &[SecretConfig], scrubber: Scrubber) -> Result<Registry, SecretError> {
+        let mut entries = BTreeMap::new();
+        for secret in secrets {
+            if entries.insert(secret.name.clone(), secret.source.clone()).is_some() {
+                return Err(SecretError { name: secret.name.clone(), reason: "declared more than once".into() });
+            }
+        }
+        Ok(Registry { entries, cache: tokio::sync::Mutex::new(BTreeMap::new()), scrubber })
+    }
+
+    /// The scrubber every resolved value is added to.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    /// Resolves every declared entry once (08 §3.3 startup check).
+    pub async fn check_all(&self) -> Result<(), SecretError> {
+        for name in self.entries.keys() {
+            self.resolve(name).await?;
+        }
+        Ok(())
+    }
+
+    /// Names of declared values shorter than [`MIN_SCRUB_LEN`] (startup warning).
+    pub async fn short_values(&self) -> Vec<String> {
+        let mut short = Vec::new();
+        for name in self.entries.keys() {
+            if self.resolve(name).await.is_ok_and(|v| v.len() < MIN_SCRUB_LEN) {
+                short.push(name.clone());
+            }
+        }
+        short
+    }
+
+    /// `resolve(NAME)` (08 §3.2). The value is added to the scrubber.
+    pub async fn resolve(&self, name: &str) -> Result<String, SecretError> {
+        let value = self.resolve_at(name, 0).await?;
+        self.scrubber.add(&value);
+        Ok(value)
+    }
+
+    fn resolve_at<'a>(
+        &'a self,
+        name: &'a str,
+        depth: u32,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SecretError>> + Send + 'a>> {
+        Box::pin(async move {
+            let fail = |reason: String| SecretError { name: name.to_string(), reason };
+            if depth > MAX_DEPTH {
+                return Err(fail("secret reference cycle".into()));
+            }
+            let Some(source) = self.entries.get(name) else {
+                return match std::env::var(name) {
+                    Ok(v) if !v.is_empty() => Ok(v),
+                    _ => Err(fail(format!(
+                        "not declared in [[secrets]] and environment variable `{name}` is not set"
+                    ))),
+                };
+            };
+            match source {
+                SecretSource::Env(env) => match std::env::var(&env.var) {
+                    Ok(v) if !v.is_empty() => Ok(v),
+                    Ok(_) => Err(fail(format!("environment variable `{}` is empty", env.var))),
+                    Err(_) => Err(fail(format!("environment variable `{}` is not set", env.var))),
+                },
+                SecretSource::File(file) => read_file_secret(file).map_err(fail),
+                SecretSource::Command(command) => self.cached(name, || run_command(command)).await.map_err(fail),
+                SecretSource::OAuth2(oauth) => {
+                    let id = self.resolve_at(&oauth.client_id_env, depth + 1).await?;
+                    let secret = self.resolve_at(&oauth.client_secret_env, depth + 1).await?;
+                    self.scrubber.add(&id);
+                    self.scrubber.add(&secret);
+                    self.cached(name, || fetch_token(oauth, id, secret)).await.map_err(fail)
+                }
+            }
+        })
+    }
+
+    /// Single-flight cache: the mutex is held across the refresh.
+    async fn cached<F, Fut>(&self, name: &str, fetch: F) -> Result<String, String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, Option<Duration>), String>>,
+    {
+        let mut cache = self.cache.lock().await;
+        if let Some(hit) = cache.get(name).filter(|c| c.until.is_none_or(|u| Instant::now() < u)) {
+            return Ok(hit.value.clone());
+        }
+        let (value, ttl) = fetch().await?;
+        cache.insert(name.to_string(), Cached { value: value.clone(), until: ttl.map(|t| Instant::now() + t) });
+        Ok(value)
+    }
+}
+
+fn read_file_secret(file: &FileSecret) -> Result<String, String> {
+    let bytes = std::fs::read(&file.path).map_err(|e| format!("read {}: {e}", file.path))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not valid UTF-8", file.path))?;
+    let value = if file.trim.unwrap_or(true) { text.trim_end().to_string() } else { text };
+    if value.is_empty() {
+        return Err(format!("{} is empty", file.path));
+    }
+    Ok(value)
+}
+
+async fn run_command(command: &CommandSecret) -> Result<(String, Option<Duration>), String> {
+    let Some((program, args)) = command.argv.split_first() else {
+        return Err("argv is empty".into());
+    };
+    let timeout = command.timeout_secs.unwrap_or(10).max(1);
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let child = cmd.spawn().map_err(|e| format!("spawn {program}: {e}"))?;
+    let output = match tokio::time::timeout(Duration::from_secs(timeout), child.wait_with_output()).await {
+        Ok(result) => result.map_err(|e| format!("wait {program}: {e}"))?,
+        Err(_) => return Err(format!("command timed out after {timeout}s")),
+    };
+    if !output.status.success() {
+        return Err(match output.status.code() {
+            Some(code) => format!("command exited with status {code}"),
+            None => "command was killed by a signal".to_string(),
+        });
+    }
+    if output.stdout.len() > MAX_COMMAND_OUTPUT {
+        return Err(format!("command output exceeds {MAX_COMMAND_OUTPUT} bytes"));
+    }
+    let text = String::from_utf8(output.stdout).map_err(|_| "command output is not valid UTF-8".to_string())?;
+    let value = text.trim().to_string();
+    if value.is_empty() {
+        return Err("command printed nothing".into());
+    }
+    Ok((value, command.ttl_secs.map(Duration::from_secs)))
+}
+
+async fn fetch_token(oauth: &OAuth2Secret, id: String, secret: String) -> Result<(String, Option<Duration>), String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("token client: {e}"))?;
+    let mut form: Vec<(String, String)> = vec![("grant_type".into(), "client_credentials".into())];
+    let basic = oauth.auth_style.as_deref() == Some("basic");
+    if !basic {
+        form.push(("client_id".into(), id.clone()));
+        form.push(("client_secret".into(), secret.clone()));
+    }
+    if !oauth.scopes.is_empty() {
+        form.push(("scope".into(), oauth.scopes.join(" ")));
+    }
+    form.extend(oauth.extra_params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut request = client.post(&oauth.token_url).header("accept", "application/json").form(&form);
+    if basic {
+        let encode = |s: &str| url_form_encode(s);
+        let pair = format!("{}:{}", encode(&id), encode(&secret));
+        request = request.header("authorization", format!("Basic {}", base64_encode(pair.as_bytes())));
+    }
+    let response = request.send().await.map_err(|e| format!("token endpoint: {}", without_url(&e)))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let detail = body.get("error").and_then(Value::as_str).map(|e| format!(": {e}")).unwrap_or_default();
+        return Err(format!("token endpoint returned {}{detail}", status.as_u16()));
+    }
+    let token = body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
+    let Some(token) = token else { return Err("token endpoint returned no access_token".into()) };
+    let expires = body.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
+    let skew = oauth.skew_secs.unwrap_or(60);
+    Ok((token.to_string(), Some(Duration::from_secs(expires.saturating_sub(skew).max(1)))))
+}
+
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "<token_url>");
+    }
+    text
+}
+
+fn url_form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Resolves `{{secret:NAME}}` placeholders in a header value; any other text is literal.
+pub async fn resolve_placeholders(registry: &Registry, template: &str) -> Result<String, SecretError> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            return Ok(out);
+        };
+        match after[..close].trim().strip_prefix("secret:") {
+            Some(name) => out.push_str(&registry.resolve(name.trim()).await?),
+            None => out.push_str(&rest[open..open + 2 + close + 2]),
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
 
 /// Every environment variable name the workflow consumes as a secret.
 pub fn secret_backed_env_names(workflow: &Workflow) -> BTreeSet<String> {

@@ -6,6 +6,8 @@
 
 pub mod env;
 pub mod fs;
+pub mod http;
+pub mod shell;
 
 use agentd_policy::Decision;
 

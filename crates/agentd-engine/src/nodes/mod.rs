@@ -5,6 +5,7 @@ mod control;
 mod data;
 mod env;
 mod fs;
+mod net;
 
 use agentd_workflow::{ContextPath, Node, NodeKind};
 use serde_json::{Value, json};
@@ -50,13 +51,15 @@ pub(crate) fn run_pure(engine: &Engine, state: &RunState<'_>, node: &Node) -> Op
         NodeKind::TemplateRender(c) => data::template_render(state, c),
         NodeKind::DiffCompute(c) => data::diff_compute(state, c),
         NodeKind::ReadEnv(c) => env::read_env(engine, state, node, c),
-        NodeKind::ReadFile(_) | NodeKind::WriteFile(_) | NodeKind::CreateDir(_) => return None,
+        NodeKind::ReadFile(_)
+        | NodeKind::WriteFile(_)
+        | NodeKind::CreateDir(_)
+        | NodeKind::HttpRequest(_)
+        | NodeKind::ShellRun(_) => return None,
         // The engine handles pauses itself; reaching here is an engine bug, reported loudly.
         NodeKind::PauseForApproval(_) => {
             Err(NodeError::config(format_args!("node `{}`: pause_for_approval is handled by the engine", node.id)))
         }
-        NodeKind::HttpRequest(_) => Err(unavailable(node, "outbound HTTP")),
-        NodeKind::ShellRun(_) => Err(unavailable(node, "shell processes")),
         NodeKind::CallMcpTool(_) | NodeKind::ReadMcpResource(_) => Err(unavailable(node, "the MCP client")),
         NodeKind::LlmInfer(_) | NodeKind::AgentLoop(_) => Err(unavailable(node, "intelligence backends")),
         NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) => {
@@ -71,6 +74,8 @@ pub(crate) async fn run_effect(engine: &Engine, state: &RunState<'_>, node: &Nod
         NodeKind::ReadFile(c) => fs::read_file(engine, state, node, c).await,
         NodeKind::WriteFile(c) => fs::write_file(engine, state, node, c).await,
         NodeKind::CreateDir(c) => fs::create_dir(engine, state, node, c).await,
+        NodeKind::HttpRequest(c) => net::http_request(engine, state, node, c).await,
+        NodeKind::ShellRun(c) => net::shell_run(engine, state, node, c).await,
         _ => run_pure(engine, state, node).unwrap_or_else(|| Err(NodeError::config("node kind has no handler"))),
     }
 }
