@@ -152,7 +152,9 @@ impl Engine {
             }
         }
         let workflow_ref = workflow.clone();
-        let registry = secrets::Registry::new(&workflow.environment.secrets, secrets::Scrubber::default())?;
+        let scrubber = secrets::Scrubber::default();
+        let registry = secrets::Registry::new(&workflow.environment.secrets, scrubber.clone())?;
+        let audit: Arc<dyn audit::AuditSink> = Arc::new(secrets::ScrubbingAudit { inner: options.audit, scrubber });
         Ok(Engine {
             secrets: Arc::new(registry),
             resolver: Arc::new(agentd_tools::http::SystemResolver),
@@ -162,7 +164,7 @@ impl Engine {
             policy,
             cwd: options.cwd,
             limits,
-            audit: options.audit,
+            audit,
             durable: options.durable,
             loop_edges: workflow_loop_edges(&workflow_ref),
         })

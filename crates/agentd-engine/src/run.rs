@@ -239,6 +239,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     serde_json::to_value(&cost).unwrap_or(Value::Null),
                     timestamp(jiff::Timestamp::now()),
                 );
+                let checkpoint = scrubbed_checkpoint(engine, checkpoint);
                 let saved = store.put_checkpoint(&checkpoint).and_then(|()| {
                     store.request_approval(&agentd_store::ApprovalRequest {
                         execution_id: execution_id.clone(),
@@ -447,6 +448,10 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         finished_at: timestamp(finished_wall),
         trigger_kind: state.trigger.get("kind").and_then(Value::as_str).unwrap_or(&trigger_kind).to_string(),
     };
+    let (mut outcome, mut record) = (outcome, record);
+    let scrubber = engine.secrets.scrubber();
+    crate::secrets::scrub_doc(scrubber, &mut outcome);
+    crate::secrets::scrub_doc(scrubber, &mut record);
     store_history(engine, &record);
     RunResult { outcome, record }
 }
@@ -497,6 +502,13 @@ fn pause_successor(workflow: &Workflow, current: usize) -> Result<Option<usize>,
         }
     }
     Ok(None)
+}
+
+/// A checkpoint with every known secret value scrubbed (08 §6: a resumed run sees `<redacted>`).
+fn scrubbed_checkpoint(engine: &Engine, checkpoint: agentd_store::Checkpoint) -> agentd_store::Checkpoint {
+    let mut checkpoint = checkpoint;
+    crate::secrets::scrub_doc(engine.secrets.scrubber(), &mut checkpoint);
+    checkpoint
 }
 
 /// `node_outputs` of a checkpoint: every stored output plus the reserved `trigger` entry.
@@ -563,6 +575,7 @@ fn write_progress(
             cost_value,
             now,
         );
+        let checkpoint = scrubbed_checkpoint(engine, checkpoint);
         store.put_checkpoint(&checkpoint).map_err(|e| e.to_string())?;
         cursor.started = true;
     } else {
@@ -584,6 +597,12 @@ fn write_progress(
             trace_from: cursor.trace_written as u64,
             new_trace: trace_values(&trace[cursor.trace_written.min(trace.len())..]),
         };
+        let mut update = update;
+        let scrubber = engine.secrets.scrubber();
+        if !scrubber.is_empty() {
+            update.changed_outputs.values_mut().for_each(|v| scrubber.scrub_value(v));
+            update.new_trace.iter_mut().for_each(|v| scrubber.scrub_value(v));
+        }
         store.append_progress(&update).map_err(|e| e.to_string())?;
     }
     cursor.trace_written = trace.len();

@@ -69,7 +69,8 @@ impl Scrubber {
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
             Value::Object(map) => {
-                let dirty: Vec<String> = map.keys().filter(|k| matches!(self.scrub(k), Cow::Owned(_))).cloned().collect();
+                let dirty: Vec<String> =
+                    map.keys().filter(|k| matches!(self.scrub(k), Cow::Owned(_))).cloned().collect();
                 for key in dirty {
                     if let Some(v) = map.remove(&key) {
                         map.insert(self.scrub(&key).into_owned(), v);
@@ -79,6 +80,38 @@ impl Scrubber {
             }
             _ => {}
         }
+    }
+}
+
+/// Scrubs a serialisable document (outcome, record) through its JSON form; a no-op while no
+/// secret value is known.
+pub fn scrub_doc<T: serde::Serialize + serde::de::DeserializeOwned>(scrubber: &Scrubber, doc: &mut T) {
+    if scrubber.is_empty() {
+        return;
+    }
+    let Ok(mut value) = serde_json::to_value(&*doc) else { return };
+    scrubber.scrub_value(&mut value);
+    if let Ok(clean) = serde_json::from_value(value) {
+        *doc = clean;
+    }
+}
+
+/// An audit sink that scrubs every field before forwarding (08 §4.3 rule 2).
+pub struct ScrubbingAudit {
+    /// Where events go.
+    pub inner: Arc<dyn crate::audit::AuditSink>,
+    /// Known secret values.
+    pub scrubber: Scrubber,
+}
+
+impl crate::audit::AuditSink for ScrubbingAudit {
+    fn emit(&self, level: crate::audit::Level, event: &str, mut fields: Value) {
+        self.scrubber.scrub_value(&mut fields);
+        self.inner.emit(level, event, fields);
+    }
+
+    fn is_operational_log(&self) -> bool {
+        self.inner.is_operational_log()
     }
 }
 
@@ -160,9 +193,7 @@ impl Registry {
             let Some(source) = self.entries.get(name) else {
                 return match std::env::var(name) {
                     Ok(v) if !v.is_empty() => Ok(v),
-                    _ => Err(fail(format!(
-                        "not declared in [[secrets]] and environment variable `{name}` is not set"
-                    ))),
+                    _ => Err(fail(format!("not declared in [[secrets]] and environment variable `{name}` is not set"))),
                 };
             };
             match source {

@@ -28,8 +28,8 @@ pub fn check(op: &'static str, policy: &Policy, command: &str) -> Result<PathBuf
     if !Path::new(command).is_absolute() {
         return Err(Error::Failed(format!("shell_run requires an absolute path; got `{}`", command.escape_debug())));
     }
-    let canonical =
-        std::fs::canonicalize(command).map_err(|e| Error::Failed(format!("resolve {}: {e}", command.escape_debug())))?;
+    let canonical = std::fs::canonicalize(command)
+        .map_err(|e| Error::Failed(format!("resolve {}: {e}", command.escape_debug())))?;
     let decision = policy.check_shell(&canonical);
     if decision.allowed {
         Ok(canonical)

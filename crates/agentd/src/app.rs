@@ -343,7 +343,6 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
             "the MCP client and intelligence transports",
         ));
     }
-    check_secrets(&workflow)?;
     let workflow = Arc::new(workflow);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let resume_id = approve_id.clone().or_else(|| settings.text("resume"));
@@ -371,6 +370,7 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         note(e);
         EXIT_SEMANTIC
     })?;
+    check_secrets(&engine)?;
 
     // Step 14: resume.
     let timeout = effective_timeout(&workflow, timeout_secs);
@@ -764,35 +764,37 @@ fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Resu
 }
 
 /// Resolves every declared secret once at startup (08 §3.3); a failure stops before any run.
-fn check_secrets(workflow: &Workflow) -> Result<(), i32> {
-    use agentd_workflow::SecretSource;
-    let mut seen = std::collections::BTreeSet::new();
-    for secret in &workflow.environment.secrets {
-        let fail = |reason: String| {
-            note(format_args!("[[secrets]]: secret `{}`: {reason}", secret.name));
-            EXIT_SEMANTIC
-        };
-        if !seen.insert(secret.name.as_str()) {
-            return Err(fail("declared more than once".to_string()));
+/// Values too short to scrub reliably get a warning and `secrets.short_value` (08 §6).
+fn check_secrets(engine: &Engine) -> Result<(), i32> {
+    if engine.workflow().environment.secrets.is_empty() {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        note(format_args!("cannot start the async runtime: {e}"));
+        EXIT_SEMANTIC
+    })?;
+    let registry = engine.secrets().clone();
+    let short = runtime.block_on(async move {
+        registry.check_all().await?;
+        Ok::<_, agentd_engine::secrets::SecretError>(registry.short_values().await)
+    });
+    match short {
+        Err(e) => {
+            note(format_args!("[[secrets]]: {e}"));
+            Err(EXIT_SEMANTIC)
         }
-        match &secret.source {
-            SecretSource::Env(env) => match std::env::var_os(&env.var) {
-                None => return Err(fail(format!("environment variable `{}` is not set", env.var))),
-                Some(v) if v.is_empty() => return Err(fail(format!("environment variable `{}` is empty", env.var))),
-                Some(_) => {}
-            },
-            SecretSource::File(file) => {
-                let text = std::fs::read(&file.path).map_err(|e| fail(format!("read {}: {e}", file.path)))?;
-                let text = String::from_utf8(text).map_err(|_| fail(format!("{} is not valid UTF-8", file.path)))?;
-                let value = if file.trim.unwrap_or(true) { text.trim_end() } else { text.as_str() };
-                if value.is_empty() {
-                    return Err(fail(format!("{} is empty", file.path)));
-                }
+        Ok(short) => {
+            for name in short {
+                note(format_args!(
+                    "warning: [[secrets]]: secret `{name}` is shorter than 4 bytes and cannot be scrubbed reliably"
+                ));
+                engine.audit().emit(
+                    agentd_engine::audit::Level::Warn,
+                    "secrets.short_value",
+                    serde_json::json!({"secret_name": name}),
+                );
             }
-            SecretSource::Command(_) | SecretSource::OAuth2(_) => {
-                return Err(fail("command and oauth2 secret sources are not available in this build".to_string()));
-            }
+            Ok(())
         }
     }
-    Ok(())
 }

@@ -101,7 +101,8 @@ pub(super) async fn shell_run(
     }
     let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(30).max(1));
     let limits = agentd_tools::shell::Limits { timeout, cwd: &engine.cwd, extra_env: &[] };
-    let done = agentd_tools::shell::run(&program, &args, limits).await.map_err(|e| tool_error(engine, state, node, e))?;
+    let done =
+        agentd_tools::shell::run(&program, &args, limits).await.map_err(|e| tool_error(engine, state, node, e))?;
     let label = (done.exit_code != 0 || done.signal.is_some()).then(|| "error".to_string());
     let output = json!({
         "args": args,
@@ -128,7 +129,10 @@ fn arguments(state: &RunState<'_>, config: &ShellRunNode) -> Result<Vec<String>,
                 Value::String(s) => Ok(s.clone()),
                 other => Err(NodeError::tool(
                     KIND,
-                    format_args!("args element must be a string; got {}", agentd_workflow::value_path::type_name(other)),
+                    format_args!(
+                        "args element must be a string; got {}",
+                        agentd_workflow::value_path::type_name(other)
+                    ),
                 )),
             })
             .collect(),

@@ -292,8 +292,6 @@ fn every_unavailable_kind_is_a_capability_error() {
     let scratch = Scratch::new();
     let file = scratch.fixture("unavailable.toml");
     let kinds = [
-        ("http_request", "fetch"),
-        ("shell_run", "shell"),
         ("call_mcp_tool", "tool"),
         ("read_mcp_resource", "resource"),
         ("llm_infer", "infer"),
