@@ -20,7 +20,7 @@
 //! server_name = "docs"              # serverInfo.name (default agentd-mcp-scripted)
 //! protocol_version = "2025-06-18"   # answer to initialize (default: the client's offer if known)
 //! tools_page_size = 0               # > 0: tools/list is paged with nextCursor
-//! call_log = "/tmp/calls.jsonl"     # every request appended as {"method", "params"} (or --call-log)
+//! call_log = "/tmp/calls.jsonl"     # every request and notification appended as {"method", "params"}
 //!
 //! [[tools]]                         # listed tools; `result`/`error`/... = the default reply
 //! name = "echo"

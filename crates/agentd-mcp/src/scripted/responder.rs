@@ -84,11 +84,11 @@ impl Responder {
         let Some(method) = message.get("method").and_then(Value::as_str) else {
             return Action::Nothing;
         };
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        self.log(method, &params);
         let Some(id) = message.get("id").cloned() else {
             return Action::Nothing;
         };
-        let params = message.get("params").cloned().unwrap_or(Value::Null);
-        self.log(method, &params);
         match method {
             "initialize" => self.result(id, self.initialize(&params)),
             "ping" => self.result(id, json!({})),

@@ -49,7 +49,7 @@ pub struct Script {
     /// Tools per `tools/list` page (0 = one page).
     #[serde(default)]
     pub tools_page_size: usize,
-    /// Append every received request as one JSON line `{"method", "params"}` to this file.
+    /// Append every received request and notification as one JSON line `{"method", "params"}` to this file.
     #[serde(default)]
     pub call_log: Option<String>,
     /// Listed tools.

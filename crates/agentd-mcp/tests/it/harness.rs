@@ -94,8 +94,17 @@ pub struct HttpServer {
 
 /// Starts the scripted server over HTTP on a free port and waits for its `listening on` line.
 pub async fn scripted_http(script: &Path, call_log: Option<&Path>) -> HttpServer {
+    scripted_http_on(script, "127.0.0.1:0", call_log).await
+}
+
+/// Starts the scripted server over HTTP on `address` (`127.0.0.1:PORT`).
+pub async fn scripted_http_at(script: &Path, address: &str) -> HttpServer {
+    scripted_http_on(script, address, None).await
+}
+
+async fn scripted_http_on(script: &Path, address: &str, call_log: Option<&Path>) -> HttpServer {
     let mut command = Command::new(scripted_binary());
-    command.arg(script).args(["--http", "127.0.0.1:0"]);
+    command.arg(script).args(["--http", address]);
     if let Some(log) = call_log {
         command.arg("--call-log").arg(log);
     }

@@ -205,8 +205,8 @@ async fn a_hang_past_the_timeout_is_bounded_and_the_next_call_works() {
     assert_eq!(echoed(&echo(&hub, "next").await.unwrap_or_else(|e| panic!("{e}"))), "Echo: next");
     hub.shutdown().await;
     // The timed-out request was cancelled on the wire.
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(text.contains("tools/call"));
+    let calls = logged_calls(&log);
+    assert!(calls.iter().any(|(method, _)| method == "notifications/cancelled"), "{calls:?}");
 }
 
 #[tokio::test]
@@ -258,6 +258,29 @@ async fn streamable_http_faults_are_bounded_and_the_next_call_works() {
     assert_eq!(echoed(&output), "Echo: next");
     let read = hub.read_resource("docs", "docs://a", None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(read.contents[0]["text"], "hello");
+    hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_http_server_is_reconnected_on_the_next_call() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let script = write(dir.path(), "http.toml", &format!("{SCRIPT}\n[faults]\ncrash_on_call = [2]"));
+    let first = scripted_http(&script, None).await;
+    let mut http_spec = spec("docs", http(&first.url), &["echo"], &[]);
+    http_spec.request_timeout = Duration::from_secs(2);
+    let audit = Arc::new(CollectingAudit::default());
+    let hub = start(vec![http_spec], options(&audit)).await;
+    assert_eq!(echoed(&echo(&hub, "one").await.unwrap_or_else(|e| panic!("{e}"))), "Echo: one");
+    let lost = echo(&hub, "two").await.err();
+    let text = lost.map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.starts_with("mcp: docs "), "{text}");
+    // A new server process on the same address knows nothing of the old session.
+    let address = first.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    drop(first);
+    let second = crate::harness::scripted_http_at(&script, &address).await;
+    let output = echo(&hub, "three").await.unwrap_or_else(|e| panic!("after the restart: {e}"));
+    assert_eq!(echoed(&output), "Echo: three");
+    drop(second);
     hub.shutdown().await;
 }
 
