@@ -4,7 +4,6 @@
 //! A [`Connection`] never reconnects by itself; the hub drops a dead one and builds a new one
 //! (respawn for stdio, a new session for HTTP).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use crate::config::{ServerSpec, TransportSpec};
 use crate::error::{McpError, bounded};
 use crate::events::Events;
 use crate::hooks::{AuditEvents, Scrubber, SecretResolver};
+use crate::http_client::HeaderClient;
 
 /// The version the client offers (`08` §2.1).
 pub const OFFERED_PROTOCOL_VERSION: &str = "2025-06-18";
@@ -85,8 +85,7 @@ impl Connection {
                 (service, Some(child))
             }
             TransportSpec::Http { url, headers } => {
-                let headers = resolve_headers(headers, context.secrets.as_ref(), &mut scrubber).await?;
-                let transport = http_transport(url, headers)?;
+                let transport = http_transport(url, headers, context.secrets.clone(), &mut scrubber).await?;
                 let service = events.serve(transport).await;
                 let service =
                     service.map_err(|error| scrubber.scrub(&bounded(&format!("handshake failed: {error}"))))?;
@@ -275,58 +274,21 @@ async fn resolve_env(
     Ok(resolved)
 }
 
-/// Header values with every `{{secret:NAME}}` placeholder replaced.
-async fn resolve_headers(
-    headers: &std::collections::BTreeMap<String, String>,
-    secrets: &dyn SecretResolver,
-    scrubber: &mut Scrubber,
-) -> Result<Vec<(String, String)>, String> {
-    let mut resolved = Vec::new();
-    for (name, template) in headers {
-        let mut value = String::new();
-        let mut rest = template.as_str();
-        while let Some(open) = rest.find("{{") {
-            let after = &rest[open + 2..];
-            let Some(close) = after.find("}}") else { break };
-            let inner = after[..close].trim();
-            let Some(secret) = inner.strip_prefix("secret:").map(str::trim) else {
-                return Err(format!("header `{name}`: only {{{{secret:NAME}}}} placeholders are allowed"));
-            };
-            let secret_value = secrets
-                .resolve(secret)
-                .await
-                .map_err(|reason| format!("header `{name}`: secret `{secret}`: {reason}"))?;
-            scrubber.add(&secret_value);
-            value.push_str(&rest[..open]);
-            value.push_str(&secret_value);
-            rest = &after[close + 2..];
-        }
-        value.push_str(rest);
-        resolved.push((name.clone(), value));
-    }
-    Ok(resolved)
-}
-
-fn http_transport(
+/// The rmcp transport of a streamable-HTTP server; headers are rendered on every request.
+async fn http_transport(
     url: &str,
-    headers: Vec<(String, String)>,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
-    let mut custom = HashMap::new();
-    for (name, value) in headers {
-        let header_name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name `{}` is not valid", bounded(&name)))?;
-        let mut header_value = reqwest::header::HeaderValue::from_str(&value)
-            .map_err(|_| format!("header `{name}` has a value that is not a valid HTTP header value"))?;
-        header_value.set_sensitive(true);
-        custom.insert(header_name, header_value);
-    }
+    headers: &std::collections::BTreeMap<String, String>,
+    secrets: Arc<dyn SecretResolver>,
+    scrubber: &mut Scrubber,
+) -> Result<StreamableHttpClientTransport<HeaderClient>, String> {
     // Redirects are never followed (`08` §2.2).
-    let client = reqwest::Client::builder()
+    let inner = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+    let client = HeaderClient::new(inner, headers, secrets)?;
+    client.render_all(scrubber).await?;
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
-        .custom_headers(custom)
         .max_json_response_size(MAX_MESSAGE_BYTES)
         .max_sse_event_size(MAX_MESSAGE_BYTES)
         .reinit_on_expired_session(true);

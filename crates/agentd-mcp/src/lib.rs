@@ -21,6 +21,7 @@ mod connection;
 pub mod error;
 mod events;
 pub mod hooks;
+mod http_client;
 pub mod hub;
 pub mod output;
 pub mod pins;

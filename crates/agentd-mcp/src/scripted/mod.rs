@@ -21,6 +21,7 @@
 //! protocol_version = "2025-06-18"   # answer to initialize (default: the client's offer if known)
 //! tools_page_size = 0               # > 0: tools/list is paged with nextCursor
 //! call_log = "/tmp/calls.jsonl"     # every request and notification appended as {"method", "params"}
+//! log_headers = ["authorization"]   # HTTP: these request headers join each log entry as "headers"
 //!
 //! [[tools]]                         # listed tools; `result`/`error`/... = the default reply
 //! name = "echo"

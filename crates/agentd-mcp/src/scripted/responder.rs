@@ -81,11 +81,22 @@ impl Responder {
 
     /// Decides what to do with one decoded message.
     pub fn handle(&self, message: &Value) -> Action {
+        self.handle_with_headers(message, None)
+    }
+
+    /// The request header names the HTTP front end passes to [`Responder::handle_with_headers`].
+    pub fn logged_headers(&self) -> &[String] {
+        &self.script.log_headers
+    }
+
+    /// Like [`Responder::handle`]; `headers` (HTTP request headers picked by `log_headers`) go
+    /// into the call log entry.
+    pub fn handle_with_headers(&self, message: &Value, headers: Option<Value>) -> Action {
         let Some(method) = message.get("method").and_then(Value::as_str) else {
             return Action::Nothing;
         };
         let params = message.get("params").cloned().unwrap_or(Value::Null);
-        self.log(method, &params);
+        self.log(method, &params, headers);
         let Some(id) = message.get("id").cloned() else {
             return Action::Nothing;
         };
@@ -100,10 +111,14 @@ impl Responder {
         }
     }
 
-    fn log(&self, method: &str, params: &Value) {
+    fn log(&self, method: &str, params: &Value, headers: Option<Value>) {
         let Some(log) = &self.log else { return };
+        let mut entry = json!({"method": method, "params": params});
+        if let Some(headers) = headers {
+            entry["headers"] = headers;
+        }
         if let Ok(mut file) = log.lock() {
-            let _ = writeln!(file, "{}", json!({"method": method, "params": params}));
+            let _ = writeln!(file, "{entry}");
             let _ = file.flush();
         }
     }

@@ -52,6 +52,10 @@ pub struct Script {
     /// Append every received request and notification as one JSON line `{"method", "params"}` to this file.
     #[serde(default)]
     pub call_log: Option<String>,
+    /// HTTP only: these request headers (lower-case names) are added to each call-log entry
+    /// as `"headers": {name: value}`.
+    #[serde(default)]
+    pub log_headers: Vec<String>,
     /// Listed tools.
     #[serde(default)]
     pub tools: Vec<ToolScript>,

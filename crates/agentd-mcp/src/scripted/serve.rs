@@ -88,6 +88,21 @@ async fn handle_delete(State(state): State<Arc<HttpState>>, headers: HeaderMap) 
     StatusCode::OK
 }
 
+/// The `log_headers` of the script, as `{name: value}` (absent headers left out).
+fn picked_headers(headers: &HeaderMap, names: &[String]) -> Option<Value> {
+    if names.is_empty() {
+        return None;
+    }
+    let picked: serde_json::Map<String, Value> = names
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name.as_str())?.to_str().ok()?;
+            Some((name.clone(), Value::String(value.to_owned())))
+        })
+        .collect();
+    Some(Value::Object(picked))
+}
+
 fn session_of(headers: &HeaderMap) -> Option<String> {
     headers.get("mcp-session-id").and_then(|value| value.to_str().ok()).map(str::to_owned)
 }
@@ -104,7 +119,8 @@ async fn handle_post(State(state): State<Arc<HttpState>>, headers: HeaderMap, bo
             return StatusCode::NOT_FOUND.into_response();
         }
     }
-    let action = state.responder.handle(&message);
+    let logged = picked_headers(&headers, state.responder.logged_headers());
+    let action = state.responder.handle_with_headers(&message, logged);
     let mut response = match action {
         Action::Nothing => return StatusCode::ACCEPTED.into_response(),
         Action::Hang => std::future::pending().await,

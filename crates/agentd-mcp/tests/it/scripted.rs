@@ -284,6 +284,45 @@ async fn a_lost_http_server_is_reconnected_on_the_next_call() {
     hub.shutdown().await;
 }
 
+/// Hands out `token-1`, `token-2`, ... : a secret that rotates on every resolve.
+struct RotatingSecret(std::sync::atomic::AtomicU32);
+
+impl agentd_mcp::SecretResolver for RotatingSecret {
+    fn resolve<'a>(&'a self, _name: &'a str) -> agentd_mcp::SecretFuture<'a> {
+        let next = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Box::pin(async move { Ok(format!("token-{next}")) })
+    }
+}
+
+#[tokio::test]
+async fn header_secrets_are_resolved_on_every_request() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let log = dir.path().join("calls.jsonl");
+    let script = write(dir.path(), "http.toml", &format!("log_headers = [\"authorization\"]\n{SCRIPT}"));
+    let server = scripted_http(&script, Some(&log)).await;
+    let mut transport = http(&server.url);
+    if let agentd_mcp::TransportSpec::Http { headers, .. } = &mut transport {
+        headers.insert("Authorization".into(), "Bearer {{secret:TOKEN}}".into());
+    }
+    let audit = Arc::new(CollectingAudit::default());
+    let secrets = Arc::new(RotatingSecret(std::sync::atomic::AtomicU32::new(0)));
+    let options = agentd_mcp::HubOptions { secrets, ..options(&audit) };
+    let hub = start(vec![spec("docs", transport, &["echo"], &[])], options).await;
+    echo(&hub, "one").await.unwrap_or_else(|e| panic!("{e}"));
+    echo(&hub, "two").await.unwrap_or_else(|e| panic!("{e}"));
+    hub.shutdown().await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let tokens: Vec<String> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["method"] == "tools/call")
+        .filter_map(|entry| entry["headers"]["authorization"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(tokens.len(), 2, "{text}");
+    assert!(tokens.iter().all(|token| token.starts_with("Bearer token-")), "{tokens:?}");
+    assert_ne!(tokens[0], tokens[1], "the header was not resolved again");
+}
+
 #[tokio::test]
 async fn tool_pins_are_checked_at_startup() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
