@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod durable;
 mod env;
+mod escapes;
 mod http_server;
 mod input;
 mod inspect;
