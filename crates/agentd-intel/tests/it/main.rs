@@ -1,1 +1,5 @@
-//! Integration tests.
+//! Integration tests of agentd-intel: real HTTP on 127.0.0.1, real Unix sockets, a real Python
+//! JSON-RPC server.
+
+mod providers;
+mod support;
