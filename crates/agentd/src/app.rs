@@ -302,15 +302,22 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     if let Some(budget) = &workflow.environment.budget {
         for (kind, value) in [("max_memory_mb", budget.max_memory_mb), ("max_cpu_secs", budget.max_cpu_secs)] {
             if let Some(value) = value.filter(|v| *v > 0) {
-                audit.emit(
-                    agentd_engine::audit::Level::Warn,
-                    "budget.apply_failed",
-                    json!({"workflow": workflow.name, "kind": kind, "value": value, "reason": "process rlimits are not available in this build"}),
-                );
-                if !quiet {
-                    note(format_args!(
-                        "warning: [budget].{kind} = {value} is not enforced: process rlimits are not available in this build"
-                    ));
+                match apply_rlimit(kind, value) {
+                    Ok(()) => audit.emit(
+                        agentd_engine::audit::Level::Info,
+                        "budget.applied",
+                        json!({"workflow": workflow.name, "kind": kind, "value": value}),
+                    ),
+                    Err(reason) => {
+                        audit.emit(
+                            agentd_engine::audit::Level::Warn,
+                            "budget.apply_failed",
+                            json!({"workflow": workflow.name, "kind": kind, "value": value, "reason": reason}),
+                        );
+                        if !quiet {
+                            note(format_args!("warning: [budget].{kind} = {value} is not enforced: {reason}"));
+                        }
+                    }
                 }
             }
         }
@@ -761,6 +768,19 @@ fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Resu
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Applies `max_memory_mb` (RLIMIT_AS) or `max_cpu_secs` (RLIMIT_CPU) to this process (05 §7).
+/// Only the soft limit is lowered, never raised above the current hard limit.
+fn apply_rlimit(kind: &str, value: u64) -> Result<(), String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (resource, limit) = match kind {
+        "max_memory_mb" => (Resource::RLIMIT_AS, value.saturating_mul(1_048_576)),
+        _ => (Resource::RLIMIT_CPU, value),
+    };
+    let (_, hard) = getrlimit(resource).map_err(|e| e.to_string())?;
+    let limit = limit.min(hard);
+    setrlimit(resource, limit, hard).map_err(|e| e.to_string())
 }
 
 /// Resolves every declared secret once at startup (08 §3.3); a failure stops before any run.

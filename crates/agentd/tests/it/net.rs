@@ -406,3 +406,34 @@ fn shell_dry_run_reports_without_spawning() {
     assert_eq!(value["dry_run"], true);
     assert!(!marker.exists());
 }
+
+#[test]
+fn process_rlimits_are_applied_and_audited() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "limits.toml",
+        r#"name = "limits"
+[budget]
+max_memory_mb = 8192
+max_cpu_secs = 77
+[logging.audit]
+target = "file:audit.jsonl"
+[[start_nodes]]
+name = "sh"
+source = "manual"
+entry_node = "sh"
+[[nodes]]
+id = "sh"
+type = "shell_run"
+command = "/bin/sh"
+args_from = "trigger.args"
+"#,
+    );
+    let input = json!({"args": ["-c", "ulimit -v; ulimit -t"]}).to_string();
+    let run = scratch.run(["run", "limits.toml", "--quiet", "--input", &input]);
+    run.code(0);
+    assert_eq!(run.json()["final_value"]["stdout"], "8388608\n77\n", "the limits are in force (and inherited)");
+    let audit = scratch.read("audit.jsonl");
+    assert!(audit.contains(r#""event":"budget.applied","kind":"max_memory_mb","value":8192"#), "{audit}");
+    assert!(audit.contains(r#""event":"budget.applied","kind":"max_cpu_secs","value":77"#), "{audit}");
+}
