@@ -1,5 +1,6 @@
 //! Integration tests of agentd-intel: real HTTP on 127.0.0.1, real Unix sockets, a real Python
 //! JSON-RPC server.
 
+mod jsonrpc;
 mod providers;
 mod support;

@@ -43,6 +43,12 @@ async fn happy_path_and_usage(kind: Kind) {
     let header = |name: &str| sent.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(header("user-agent").starts_with("agentd/"), "{}", header("user-agent"));
     assert_eq!(header("accept"), "application/json");
+    let expected_path = match kind {
+        Kind::Anthropic => "/v1/messages",
+        Kind::OpenAi | Kind::Compatible => "/v1/chat/completions",
+        Kind::Gemini => "/v1beta/models/gemini-test:generateContent",
+    };
+    assert_eq!(sent.path, expected_path);
     let body = &sent.body;
     match kind {
         Kind::Anthropic => {
