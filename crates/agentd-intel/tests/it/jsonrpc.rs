@@ -28,7 +28,12 @@ async fn ask(backends: &Backends, name: &str, prompt: &str) -> Result<agentd_int
     ask_observed(backends, name, prompt, &Retries::default()).await
 }
 
-async fn ask_observed(backends: &Backends, name: &str, prompt: &str, retries: &Retries) -> Result<agentd_intel::Completion, Error> {
+async fn ask_observed(
+    backends: &Backends,
+    name: &str,
+    prompt: &str,
+    retries: &Retries,
+) -> Result<agentd_intel::Completion, Error> {
     let request = CompletionRequest { temperature: Some(0.5), ..CompletionRequest::prompt(prompt) };
     backends.complete_observed(name, &request, deadline(30), &CancellationToken::new(), retries).await
 }
@@ -59,8 +64,10 @@ async fn unix_toml_backend_sends_its_model_and_cap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("s.sock");
     let _server = python::unix(&path).await;
-    let toml =
-        format!("[[backends]]\nname = \"sock\"\nprovider = \"unix\"\npath = \"{}\"\nmodel = \"local-7b\"\nmax_tokens = 99\n", path.display());
+    let toml = format!(
+        "[[backends]]\nname = \"sock\"\nprovider = \"unix\"\npath = \"{}\"\nmodel = \"local-7b\"\nmax_tokens = 99\n",
+        path.display()
+    );
     let backends = build(&toml, &[]).expect("backends");
     let seen = inspected(&ask(&backends, "sock", "inspect").await.expect("answer"));
     assert_eq!(seen["params"]["model"], "local-7b");
@@ -100,7 +107,8 @@ async fn unix_protocol_faults_are_clear_and_final() {
 async fn unix_missing_socket_is_retried_then_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nobody-home.sock");
-    let toml = format!("[[backends]]\nname = \"sock\"\nprovider = \"unix\"\npath = \"{}\"\nmax_retries = 1\n", path.display());
+    let toml =
+        format!("[[backends]]\nname = \"sock\"\nprovider = \"unix\"\npath = \"{}\"\nmax_retries = 1\n", path.display());
     let backends = build(&toml, &[]).expect("an unreachable transport is not a startup error");
     let retries = Retries::default();
     let error = ask_observed(&backends, "sock", "echo:x", &retries).await.expect_err("no socket");
@@ -113,7 +121,10 @@ async fn unix_slow_server_meets_the_request_timeout() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("slow.sock");
     let _server = python::unix(&path).await;
-    let toml = format!("[[backends]]\nname = \"sock\"\nprovider = \"unix\"\npath = \"{}\"\ntimeout_secs = 1\nmax_retries = 0\n", path.display());
+    let toml = format!(
+        "[[backends]]\nname = \"sock\"\nprovider = \"unix\"\npath = \"{}\"\ntimeout_secs = 1\nmax_retries = 0\n",
+        path.display()
+    );
     let backends = build(&toml, &[]).expect("backends");
     let started = tokio::time::Instant::now();
     let error = ask(&backends, "sock", "slow").await.expect_err("timeout");

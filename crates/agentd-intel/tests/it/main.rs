@@ -3,4 +3,5 @@
 
 mod jsonrpc;
 mod providers;
+mod scripted;
 mod support;
