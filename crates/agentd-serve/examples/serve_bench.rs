@@ -29,8 +29,9 @@ async fn serve(file: PathBuf, bind: std::net::SocketAddr) {
     let workflow = Arc::new(agentd_workflow::load(&source, &options).expect("valid workflow"));
     // An audit sink that discards: the benchmark measures the server, not log formatting.
     let audit = Arc::new(Discard);
-    let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit: audit.clone(), durable: Default::default() })
-        .expect("engine");
+    let engine =
+        Engine::build(workflow.clone(), EngineOptions { cwd, audit: audit.clone(), durable: Default::default() })
+            .expect("engine");
     let mut config = ServeConfig::new(workflow, Arc::new(engine));
     config.bind = Some(bind);
     config.audit = audit;
