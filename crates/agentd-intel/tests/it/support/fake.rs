@@ -142,7 +142,7 @@ async fn handle(
         body: parsed,
     });
     if let Err(response) = validate(&inner, &method, &uri, &headers, &body) {
-        return response;
+        return *response;
     }
     let reply = inner.replies.lock().unwrap().pop_front().unwrap_or_else(|| Reply::text("ok", 1, 1));
     play(inner.kind, reply, &body).await
@@ -261,7 +261,7 @@ fn error(kind: Kind, status: u16, message: &str) -> Response {
     json_response(status, body)
 }
 
-type Check = Result<(), Response>;
+type Check = Result<(), Box<Response>>;
 
 fn validate(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Check {
     let kind = inner.kind;
@@ -271,18 +271,18 @@ fn validate(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body
         Kind::Gemini => "/v1beta/models/gemini-test:generateContent",
     };
     if uri.path() != expected_path {
-        return Err(error(kind, 404, &format!("no route for {}", uri.path())));
+        return Err(Box::new(error(kind, 404, &format!("no route for {}", uri.path()))));
     }
     if method != Method::POST {
-        return Err(error(kind, 405, "method not allowed"));
+        return Err(Box::new(error(kind, 405, "method not allowed")));
     }
     authenticate(inner, headers)?;
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/json") {
-        return Err(error(kind, 400, "content-type must be application/json"));
+        return Err(Box::new(error(kind, 400, "content-type must be application/json")));
     }
     let Ok(body) = serde_json::from_slice::<Value>(body) else {
-        return Err(error(kind, 400, "request body is not valid JSON"));
+        return Err(Box::new(error(kind, 400, "request body is not valid JSON")));
     };
     let problem = match kind {
         Kind::Anthropic => anthropic_body(&body),
@@ -291,7 +291,7 @@ fn validate(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body
         Kind::Gemini => gemini_body(&body),
     };
     match problem {
-        Some(message) => Err(error(kind, 400, &message)),
+        Some(message) => Err(Box::new(error(kind, 400, &message))),
         None => Ok(()),
     }
 }
@@ -304,7 +304,7 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Check {
     let presented = match kind {
         Kind::Anthropic => {
             if header("anthropic-version").as_deref() != Some("2023-06-01") {
-                return Err(error(kind, 400, "anthropic-version: header is required"));
+                return Err(Box::new(error(kind, 400, "anthropic-version: header is required")));
             }
             header("x-api-key")
         }
@@ -317,9 +317,9 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Check {
     let shown = presented.unwrap_or_default();
     match kind {
         Kind::Gemini => {
-            Err(error(kind, 400, &format!("API key not valid. Please pass a valid API key. (got {shown})")))
+            Err(Box::new(error(kind, 400, &format!("API key not valid. Please pass a valid API key. (got {shown})"))))
         }
-        _ => Err(error(kind, 401, &format!("Incorrect API key provided: {shown}"))),
+        _ => Err(Box::new(error(kind, 401, &format!("Incorrect API key provided: {shown}")))),
     }
 }
 
@@ -379,19 +379,19 @@ fn gemini_body(body: &Value) -> Option<String> {
     if !contents.iter().all(valid_turn) {
         return Some("Please use a valid role: user, model.".into());
     }
-    if let Some(system) = body.get("system_instruction") {
-        if !system["parts"][0]["text"].is_string() {
-            return Some("Invalid system_instruction".into());
-        }
+    if let Some(system) = body.get("system_instruction")
+        && !system["parts"][0]["text"].is_string()
+    {
+        return Some("Invalid system_instruction".into());
     }
     let config = &body["generationConfig"];
     if config.get("maxOutputTokens").is_some_and(|v| v.as_u64().is_none()) {
         return Some("Invalid value at 'generation_config.max_output_tokens'".into());
     }
-    if let Some(t) = config.get("temperature") {
-        if t.as_f64().is_none_or(|t| !(0.0..=2.0).contains(&t)) {
-            return Some("Invalid value at 'generation_config.temperature'".into());
-        }
+    if let Some(t) = config.get("temperature")
+        && t.as_f64().is_none_or(|t| !(0.0..=2.0).contains(&t))
+    {
+        return Some("Invalid value at 'generation_config.temperature'".into());
     }
     None
 }
