@@ -269,10 +269,10 @@ impl OidcBinding {
         if exp + skew <= now {
             return Err("expired");
         }
-        if let Some(nbf) = claims.get("nbf") {
-            if nbf.as_f64().ok_or("invalid")? - skew > now {
-                return Err("not-yet-valid");
-            }
+        if let Some(nbf) = claims.get("nbf")
+            && nbf.as_f64().ok_or("invalid")? - skew > now
+        {
+            return Err("not-yet-valid");
         }
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err("bad-issuer");

@@ -260,9 +260,8 @@ start_node = "broken"
 #[tokio::test]
 async fn drain_finishes_in_flight_runs_and_refuses_new_work() {
     let server = start_in(
-        |dir| {
-            let gate = support::gate_path(dir);
-            format!("name = \"drain_wf\"\n{}\n[[http_routes]]\nmethod = \"POST\"\npath = \"/slow\"\nstart_node = \"main\"\n", support::waiting_graph(&gate))
+        |_| {
+            format!("name = \"drain_wf\"\n{}\n[[http_routes]]\nmethod = \"POST\"\npath = \"/slow\"\nstart_node = \"main\"\n", support::waiting_graph())
         },
         Setup::default(),
     )
@@ -293,9 +292,8 @@ async fn drain_finishes_in_flight_runs_and_refuses_new_work() {
 async fn drain_timeout_abandons_runs() {
     let setup = Setup { drain_timeout: Duration::from_secs(1), ..Setup::default() };
     let server = start_in(
-        |dir| {
-            let gate = support::gate_path(dir);
-            format!("name = \"drain_to\"\n{}\n[[http_routes]]\nmethod = \"POST\"\npath = \"/slow\"\nstart_node = \"main\"\n", support::waiting_graph(&gate))
+        |_| {
+            format!("name = \"drain_to\"\n{}\n[[http_routes]]\nmethod = \"POST\"\npath = \"/slow\"\nstart_node = \"main\"\n", support::waiting_graph())
         },
         setup,
     )

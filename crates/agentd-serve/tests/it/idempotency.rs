@@ -95,11 +95,10 @@ async fn concurrent_duplicate_gets_409() {
     let keep = tempfile::tempdir().expect("dir");
     let setup = Setup { store: Some(store(keep.path())), ..Setup::default() };
     let server = start_in(
-        |dir| {
-            let gate = support::gate_path(dir);
+        |_| {
             format!(
                 "name = \"idem_conflict\"\n{}\n[[http_routes]]\nmethod = \"POST\"\npath = \"/slow\"\nstart_node = \"main\"\nidempotency_key = \"body_sha256\"\n",
-                support::waiting_graph(&gate)
+                support::waiting_graph()
             )
         },
         setup,

@@ -138,10 +138,10 @@ pub fn gate_path(dir: &Path) -> PathBuf {
     dir.join("gate")
 }
 
-/// A graph whose run waits for `gate` to exist (a channel-like hand-off, not a timer).
-pub fn waiting_graph(gate: &Path) -> String {
-    format!(
-        r#"
+/// A graph whose run waits until the gate file named in its body exists (a hand-off the test
+/// controls, not a timer).
+pub fn waiting_graph() -> String {
+    r#"
 [[start_nodes]]
 name = "main"
 source = "http"
@@ -158,12 +158,13 @@ id = "wait"
 type = "shell_run"
 command = "/bin/sh"
 args_from = "trigger.wait_args"
+timeout_secs = 10
 
 [[edges]]
 from = "args"
 to = "wait"
 "#
-    ) + &format!("\n# gate: {}\n", gate.display())
+    .to_string()
 }
 
 /// Body for the waiting graph: `sh -c 'until [ -e GATE ]; do sleep 0.01; done'`.
