@@ -24,6 +24,8 @@ pub mod schema;
 pub mod scripted;
 mod secrets;
 mod types;
+#[cfg(test)]
+mod untrusted_tests;
 
 pub use accounting::{BudgetExceeded, LlmCost, check_token_budget};
 pub use backends::Backends;

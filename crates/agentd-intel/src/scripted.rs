@@ -164,7 +164,8 @@ impl Script {
 }
 
 fn line_column(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
+    // Spans are byte offsets; fall back to the whole text rather than slice inside a character.
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!("line {line}, column {column}: ")

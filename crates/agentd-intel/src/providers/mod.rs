@@ -92,6 +92,12 @@ impl ProviderClient {
         self.parse(&bytes).map_err(|detail| Failure::fatal(http::excerpt(&scrubber.scrub(&detail))))
     }
 
+    /// [`ProviderClient::parse`] for the property tests.
+    #[cfg(test)]
+    pub(crate) fn parse_for_tests(&self, bytes: &[u8]) -> Result<Answer, String> {
+        self.parse(bytes)
+    }
+
     fn parse(&self, bytes: &[u8]) -> Result<Answer, String> {
         let label = self.provider.as_str();
         let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("{label} response is not JSON: {e}"))?;
