@@ -281,3 +281,33 @@ fn subject_error(name: &str, cli: &CliIntel, reason: String) -> StartupError {
     };
     StartupError { subject, reason }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The engine shares one registry between runs and awaits calls inside spawned tasks.
+    #[test]
+    fn registry_and_calls_are_thread_safe() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Backends>();
+        let backends = Backends::empty(Arc::new(crate::secrets::StaticSecrets::default()));
+        let cancel = CancellationToken::new();
+        let request = CompletionRequest::prompt("x");
+        let call = backends.complete("x", &request, Instant::now(), &cancel);
+        assert_send(&call);
+        let infer_request = crate::infer::InferRequest {
+            node_id: "n",
+            backend: "x",
+            prompt: String::new(),
+            max_tokens: None,
+            temperature: None,
+            contract: None,
+            output_repairs: 0,
+        };
+        let execution = crate::infer::infer(&backends, &infer_request, &crate::infer::NoHooks, Instant::now(), &cancel);
+        assert_send(&execution);
+    }
+}
