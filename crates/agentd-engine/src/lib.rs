@@ -81,6 +81,8 @@ pub struct Engine {
     resolver: Arc<dyn agentd_tools::http::Resolver>,
     /// Pinned HTTP clients of `http_request`.
     http: agentd_tools::http::Client,
+    /// MCP servers (`None` = none configured).
+    mcp: Option<Arc<agentd_mcp::McpHub>>,
 }
 
 /// One run to execute.
@@ -159,6 +161,7 @@ impl Engine {
             secrets: Arc::new(registry),
             resolver: Arc::new(agentd_tools::http::SystemResolver),
             http: agentd_tools::http::Client::new(),
+            mcp: None,
             secret_backed_env: secrets::secret_backed_env_names(&workflow),
             workflow,
             policy,
@@ -179,6 +182,17 @@ impl Engine {
     pub fn with_resolver(mut self, resolver: Arc<dyn agentd_tools::http::Resolver>) -> Engine {
         self.resolver = resolver;
         self
+    }
+
+    /// Attaches the started MCP servers.
+    pub fn with_mcp(mut self, hub: Arc<agentd_mcp::McpHub>) -> Engine {
+        self.mcp = Some(hub);
+        self
+    }
+
+    /// The MCP servers, if any were started.
+    pub fn mcp(&self) -> Option<&Arc<agentd_mcp::McpHub>> {
+        self.mcp.as_ref()
     }
 
     /// The secrets registry (the CLI resolves every declared secret once at startup).

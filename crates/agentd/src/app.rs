@@ -337,18 +337,8 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         ));
         return Err(EXIT_USAGE);
     }
-    if let Some(server) = workflow.environment.mcp_servers.first() {
-        note(format_args!("mcp server `{}`: the MCP client is not available in this build yet", server.name.get_ref()));
-        return Err(EXIT_USAGE);
-    }
-    if settings.value("mcp-stdio").is_some()
-        || settings.value("intel-unix").is_some()
-        || settings.value("intel-http").is_some()
-    {
-        return Err(not_in_this_build(
-            "`--mcp-stdio` / `--intel-unix` / `--intel-http`",
-            "the MCP client and intelligence transports",
-        ));
+    if settings.value("intel-unix").is_some() || settings.value("intel-http").is_some() {
+        return Err(not_in_this_build("`--intel-unix` / `--intel-http`", "the intelligence transports"));
     }
     let workflow = Arc::new(workflow);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -373,11 +363,13 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
             .then(|| std::fs::read(&path).map(|b| agentd_workflow::sha256_hex(&b)).ok())
             .flatten(),
     };
+    let cwd_for_mcp = cwd.clone();
     let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit, durable }).map_err(|e| {
         note(e);
         EXIT_SEMANTIC
     })?;
     check_secrets(&engine)?;
+    let engine = crate::wiring::start_mcp(engine, settings, &cwd_for_mcp, quiet)?;
 
     // Step 14: resume.
     let timeout = effective_timeout(&workflow, timeout_secs);
@@ -672,7 +664,7 @@ fn one_shot(engine: &Engine, workflow: &Workflow, settings: &Settings, timeout: 
 /// Runs one request on a fresh runtime, with signal handling; returns the result and the
 /// signal that interrupted it, if any.
 fn execute(engine: &Engine, request: RunRequest) -> (RunResult, Option<String>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match crate::rt::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             let reason = format!("io error: cannot start the runtime: {e}");
@@ -689,9 +681,6 @@ fn execute(engine: &Engine, request: RunRequest) -> (RunResult, Option<String>) 
         signals.abort();
         result
     });
-    // A node cut short by the deadline may leave a blocking read behind (a FIFO, a hung mount);
-    // the run is over, so do not wait for it.
-    runtime.shutdown_background();
     (result, cancel.reason().map(str::to_string))
 }
 
@@ -789,7 +778,7 @@ fn check_secrets(engine: &Engine) -> Result<(), i32> {
     if engine.workflow().environment.secrets.is_empty() {
         return Ok(());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+    let runtime = crate::rt::runtime().map_err(|e| {
         note(format_args!("cannot start the async runtime: {e}"));
         EXIT_SEMANTIC
     })?;

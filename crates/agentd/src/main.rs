@@ -11,7 +11,9 @@ mod flags;
 mod inspect;
 mod logging;
 mod output;
+mod rt;
 mod state;
+mod wiring;
 
 fn main() {
     let code = app::main(std::env::args_os().skip(1).collect());

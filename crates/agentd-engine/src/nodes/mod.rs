@@ -5,6 +5,7 @@ mod control;
 mod data;
 mod env;
 mod fs;
+mod mcp;
 mod net;
 
 use agentd_workflow::{ContextPath, Node, NodeKind};
@@ -55,12 +56,13 @@ pub(crate) fn run_pure(engine: &Engine, state: &RunState<'_>, node: &Node) -> Op
         | NodeKind::WriteFile(_)
         | NodeKind::CreateDir(_)
         | NodeKind::HttpRequest(_)
-        | NodeKind::ShellRun(_) => return None,
+        | NodeKind::ShellRun(_)
+        | NodeKind::CallMcpTool(_)
+        | NodeKind::ReadMcpResource(_) => return None,
         // The engine handles pauses itself; reaching here is an engine bug, reported loudly.
         NodeKind::PauseForApproval(_) => {
             Err(NodeError::config(format_args!("node `{}`: pause_for_approval is handled by the engine", node.id)))
         }
-        NodeKind::CallMcpTool(_) | NodeKind::ReadMcpResource(_) => Err(unavailable(node, "the MCP client")),
         NodeKind::LlmInfer(_) | NodeKind::AgentLoop(_) => Err(unavailable(node, "intelligence backends")),
         NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) => {
             Err(unavailable(node, "sub-workflow composition"))
@@ -76,14 +78,25 @@ pub(crate) async fn run_effect(engine: &Engine, state: &RunState<'_>, node: &Nod
         NodeKind::CreateDir(c) => fs::create_dir(engine, state, node, c).await,
         NodeKind::HttpRequest(c) => net::http_request(engine, state, node, c).await,
         NodeKind::ShellRun(c) => net::shell_run(engine, state, node, c).await,
+        NodeKind::CallMcpTool(c) => mcp::call_tool(engine, state, node, c).await,
+        NodeKind::ReadMcpResource(c) => mcp::read_resource(engine, state, node, c).await,
         _ => run_pure(engine, state, node).unwrap_or_else(|| Err(NodeError::config("node kind has no handler"))),
     }
 }
 
 /// The capability error of a kind this build does not include (04 §0).
-fn unavailable(node: &Node, capability: &str) -> NodeError {
+pub(crate) fn unavailable(node: &Node, capability: &str) -> NodeError {
     NodeError::capability(format_args!(
         "no handler registered for node kind `{}` (node `{}`): this build does not include {capability} yet",
+        node.kind.type_name(),
+        node.id
+    ))
+}
+
+/// The capability error of a kind whose backend or server is not configured (04 §0).
+pub(crate) fn not_configured(node: &Node, what: &str) -> NodeError {
+    NodeError::capability(format_args!(
+        "no handler registered for node kind `{}` (node `{}`): no {what} is configured",
         node.kind.type_name(),
         node.id
     ))

@@ -12,6 +12,7 @@ mod http_server;
 mod input;
 mod inspect;
 mod logging;
+mod mcp;
 mod net;
 mod nodes;
 mod outcomes;
