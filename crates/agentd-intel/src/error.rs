@@ -40,7 +40,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The failure text without the `backend `<name>`: ` prefix (the bare 06 §3 text).
+    /// The failure text without the ``backend `<name>`: `` prefix (the bare 06 §3 text).
     pub fn detail(&self) -> String {
         match self {
             Error::Failed { detail, .. } => detail.clone(),

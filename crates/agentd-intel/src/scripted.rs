@@ -302,7 +302,7 @@ impl ScriptedModel {
         self.lock().next_turn
     }
 
-    /// `turn <i>: prompt does not contain `<s>`` lines, in request order.
+    /// ``turn <i>: prompt does not contain `<s>` `` lines, in request order.
     pub fn prompt_mismatches(&self) -> Vec<String> {
         self.lock().mismatches.clone()
     }
