@@ -49,8 +49,9 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let version = request.version();
+    let client_closes = wants_close(request.headers(), version);
     let (mut response, labels) = dispatch(&shared, &conn, request).await;
-    finish_headers(&shared, version, &mut response);
+    finish_headers(&shared, version, client_closes, &mut response);
     let status = response.status().as_u16().to_string();
     let workflow = shared.workflow_name.clone();
     metrics::counter!(
@@ -71,14 +72,30 @@ pub async fn handle(
     Ok(response)
 }
 
+/// Whether the client asked to close after this request (`connection: close`, or HTTP/1.0
+/// without `keep-alive`).
+fn wants_close(headers: &HeaderMap, version: Version) -> bool {
+    let tokens = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
+    let mut close = version == Version::HTTP_10;
+    for token in tokens.flat_map(|v| v.split(',')).map(str::trim) {
+        if token.eq_ignore_ascii_case("close") {
+            return true;
+        }
+        if token.eq_ignore_ascii_case("keep-alive") {
+            close = false;
+        }
+    }
+    close
+}
+
 /// `connection` header rules of 07 §2 / §9.2 (HTTP/1.x only; HTTP/2 forbids the header).
-fn finish_headers(shared: &Shared, version: Version, response: &mut Response<Body>) {
+fn finish_headers(shared: &Shared, version: Version, client_closes: bool, response: &mut Response<Body>) {
     let headers = response.headers_mut();
     if version != Version::HTTP_11 && version != Version::HTTP_10 {
         headers.remove(header::CONNECTION);
         return;
     }
-    if shared.is_draining() {
+    if shared.is_draining() || client_closes {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     } else if !headers.contains_key(header::CONNECTION) && version == Version::HTTP_11 {
         headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));

@@ -508,14 +508,68 @@ async fn serve_connection<I>(
     let info = Arc::new(info);
     let drain = shared.drain.clone();
     let idle_timeout = shared.limits.idle_timeout;
-    let service = hyper::service::service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
+    let activity = Arc::new(Activity::new());
+    let tracked = activity.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let busy = tracked.begin();
+        let answer = handler::handle(shared.clone(), info.clone(), request);
+        async move {
+            let response = answer.await;
+            drop(busy);
+            response
+        }
+    });
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
-    let _ = idle_timeout;
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        () = drain.cancelled() => {}
+    let mut watchdog =
+        tokio::time::interval((idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1)));
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = drain.cancelled() => break,
+            _ = watchdog.tick() => if activity.idle_for() >= idle_timeout { break },
+        }
     }
+    // HTTP/1.1: an idle connection closes at once, a busy one after its response; HTTP/2: GOAWAY.
     connection.as_mut().graceful_shutdown();
     let _ = connection.await;
+}
+
+/// Requests in progress on one connection and when the last one ended, for the idle
+/// keep-alive timeout (07 §2): a connection is idle only while no request is in progress.
+struct Activity {
+    origin: Instant,
+    active: std::sync::atomic::AtomicUsize,
+    last_end_ms: std::sync::atomic::AtomicU64,
+}
+
+/// Marks a request in progress until dropped (also when hyper drops the request future).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let elapsed = u64::try_from(self.0.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_end_ms.store(elapsed, Ordering::Release);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { origin: Instant::now(), active: Default::default(), last_end_ms: Default::default() }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+
+    /// How long the connection has had no request in progress (zero while one is).
+    fn idle_for(&self) -> Duration {
+        if self.active.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last_end_ms.load(Ordering::Acquire));
+        self.origin.elapsed().saturating_sub(last)
+    }
 }

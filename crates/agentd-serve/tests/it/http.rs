@@ -182,6 +182,17 @@ async fn malformed_requests_are_refused_without_harming_others() {
     let answer = raw(server.addr, both).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 
+    // Content-Length with Transfer-Encoding: hyper decodes the body as chunked (RFC 9112 §6.3)
+    // and closes the connection after the answer, so a smuggled second request is never read.
+    let smuggled = b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 40\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+    let answer = raw(server.addr, smuggled).await;
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(answer.contains("close"), "{answer}");
+
+    let folded = b"POST /hook HTTP/1.1\r\nhost: x\r\nx-a: b\r\n  folded\r\ncontent-length: 2\r\n\r\n{}";
+    let answer = raw(server.addr, folded).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
     let bad_line = b"NOT A REQUEST\r\n\r\n";
     let answer = raw(server.addr, bad_line).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
@@ -351,4 +362,25 @@ async fn http2_prior_knowledge_on_plaintext() {
     assert_eq!(response.status(), 200);
     assert!(!response.headers().contains_key("connection"));
     server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_close_and_drain_closes_idle_ones() {
+    let text = format!("{}\n[server]\nidle_timeout_secs = 1\n", routes("idle_wf", ""));
+    let server = start(&text).await;
+    let mut idle = TcpStream::connect(server.addr).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "idle connection still open");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    // An idle keep-alive connection does not hold up the drain.
+    let mut parked = TcpStream::connect(server.addr).await.expect("connect");
+    parked.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+    let mut first = [0u8; 12];
+    parked.read_exact(&mut first).await.expect("answer");
+    assert_eq!(server.stop().await, ServeExit::Drained);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), parked.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "parked connection still open after drain");
 }
