@@ -1336,3 +1336,129 @@ fn an_approval_reaches_the_configured_audit_sink() {
     assert_eq!(approved[0]["fields"]["run_id"], run_id.as_str());
     assert_eq!(approved[0]["fields"]["note"], "ok");
 }
+
+/// Issue 3 acceptance, with real side effects: three POSTs to a local server, a fourth that is in
+/// flight (the server holds it) when the process is SIGKILLed, and a fifth after it.
+const HTTP_CRASH: &str = r#"name = "http_crash"
+
+[[start_nodes]]
+name = "main"
+source = "manual"
+entry_node = "a"
+
+[[nodes]]
+id = "a"
+type = "http_request"
+method = "POST"
+url_from = "trigger.a"
+
+[[nodes]]
+id = "b"
+type = "http_request"
+method = "POST"
+url_from = "trigger.b"
+
+[[nodes]]
+id = "c"
+type = "http_request"
+method = "POST"
+url_from = "trigger.c"
+
+[[nodes]]
+id = "held"
+type = "http_request"
+method = "POST"
+url_from = "trigger.held"
+
+[[nodes]]
+id = "after"
+type = "http_request"
+method = "POST"
+url_from = "trigger.after"
+
+[[edges]]
+from = "a"
+to = "b"
+
+[[edges]]
+from = "b"
+to = "c"
+
+[[edges]]
+from = "c"
+to = "held"
+
+[[edges]]
+from = "held"
+to = "after"
+"#;
+
+#[cfg(unix)]
+#[test]
+fn a_run_killed_during_an_http_call_resumes_with_each_completed_call_made_once() {
+    let server = crate::http_server::TestServer::start();
+    let scratch = Scratch::new();
+    scratch.write("http_crash.toml", HTTP_CRASH);
+    let input = json!({
+        "a": server.url("/ok?n=a"), "b": server.url("/ok?n=b"), "c": server.url("/ok?n=c"),
+        "held": server.url("/hold"), "after": server.url("/ok?n=after"),
+    })
+    .to_string();
+    let args = ["run", "http_crash.toml", "--quiet", "--checkpoint-each-node", "--input", &input];
+    let mut reap = Reap(Some(spawnable(&scratch, &args).spawn().expect("spawn agentd")));
+    let count = |path: &str| server.requests().iter().filter(|r| r.path == path).count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count("/hold") == 0 {
+        assert!(reap.0.as_mut().expect("child").try_wait().expect("try_wait").is_none(), "agentd exited early");
+        assert!(Instant::now() < deadline, "the held request never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_9(&mut reap);
+    let listing = list_checkpoints(&scratch);
+    let run_id = listing.split_once("  ").map(|(id, _)| id.to_string()).expect("a checkpoint");
+    assert_eq!(listing, format!("{}\n", checkpoint_line(&run_id, "recoverable", "http_crash", "held")));
+
+    // The resume re-sends the interrupted call (at least once); the server answers it at once.
+    let run = st(&scratch, &["--config", "http_crash.toml", "--resume", &run_id, "--quiet", "--record", "r.json"]);
+    run.code(0);
+    assert_eq!(run.json()["status"], "completed");
+    assert_eq!(run.json()["last_node"], "after");
+    for done in ["/ok?n=a", "/ok?n=b", "/ok?n=c", "/ok?n=after"] {
+        assert_eq!(count(done), 1, "{done} must have been requested exactly once");
+    }
+    let held = count("/hold");
+    assert!((1..=2).contains(&held), "the interrupted call happened {held} times (at most twice)");
+    assert_eq!(list_checkpoints(&scratch), format!("no checkpoints in {STATE}\n"));
+}
+
+#[test]
+fn a_locked_state_db_is_a_clear_error_and_loses_nothing() {
+    // Another process holds an exclusive lock on state.db for longer than the busy timeout.
+    let scratch = Scratch::new();
+    let pause = scratch.fixture("pause.toml");
+    let paused = st(&scratch, &["run", &pause, "--quiet"]);
+    paused.code(7);
+    let db = scratch.path(STATE).join("state.db");
+    let holder = "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\ntime.sleep(30)\n";
+    let mut lock = Command::new("python3");
+    lock.args(["-c", holder]).arg(&db).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = lock.spawn().expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "locked");
+    let mut reap = Reap(Some(child));
+    let started = Instant::now();
+    let run = st(&scratch, &["run", &pause, "--quiet"]);
+    let elapsed = started.elapsed();
+    if let Some(mut holder) = reap.0.take() {
+        let _ = holder.kill();
+        let _ = holder.wait();
+    }
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("locked") || run.stderr.contains("busy"), "{}", run.stderr);
+    assert!(elapsed < Duration::from_secs(20), "bounded by the busy timeout");
+    // The earlier paused run is still there.
+    let listing = list_checkpoints(&scratch);
+    assert!(listing.contains("paused"), "{listing}");
+}

@@ -139,13 +139,18 @@ fn serve<S: Read + Write>(stream: S, log: &Mutex<Vec<Seen>>) {
         return;
     }
     let seen = Seen { method, path: path.clone(), headers, body };
-    log.lock().expect("log").push(seen.clone());
+    let nth = {
+        let mut log = log.lock().expect("log");
+        log.push(seen.clone());
+        log.iter().filter(|r| r.path == seen.path).count()
+    };
     let mut stream = reader.into_inner();
-    let _ = stream.write_all(&respond(&seen));
+    let _ = stream.write_all(&respond(&seen, nth));
     let _ = stream.flush();
 }
 
-fn respond(seen: &Seen) -> Vec<u8> {
+/// The answer to the `nth` (1-based) request for this exact path.
+fn respond(seen: &Seen, nth: usize) -> Vec<u8> {
     let plain = |status: &str, extra: &str, body: &[u8]| {
         let mut out =
             format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n", body.len())
@@ -176,8 +181,17 @@ fn respond(seen: &Seen) -> Vec<u8> {
                 .to_vec()
         }
         "/slow" => {
-            std::thread::sleep(Duration::from_secs(5));
+            let ms = seen.path.split_once("?ms=").and_then(|(_, ms)| ms.parse().ok()).unwrap_or(5000);
+            std::thread::sleep(Duration::from_millis(ms));
             plain("200 OK", "", b"late")
+        }
+        // The first request is held for a minute (a call in flight when a test kills agentd);
+        // later ones are answered at once.
+        "/hold" => {
+            if nth == 1 {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            plain("200 OK", "", b"held")
         }
         "/binary" => plain("200 OK", "", &[0x66, 0x6f, 0xff, 0x6f]),
         _ => plain("404 Not Found", "", b""),
