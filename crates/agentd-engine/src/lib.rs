@@ -40,6 +40,9 @@ pub enum BuildError {
         "[policy.rego]: the Rego policy layer is not available in this build; remove the table or use a build that has it"
     )]
     RegoUnavailable,
+    /// An `output_schema` could not be loaded or compiled (startup error, exit 5).
+    #[error("{0}")]
+    Schema(String),
     /// `[[secrets]]` is inconsistent (duplicate names).
     #[error("[[secrets]]: {0}")]
     Secrets(#[from] secrets::SecretError),
@@ -83,6 +86,10 @@ pub struct Engine {
     http: agentd_tools::http::Client,
     /// MCP servers (`None` = none configured).
     mcp: Option<Arc<agentd_mcp::McpHub>>,
+    /// Intelligence backends (`None` = none configured).
+    intel: Option<Arc<agentd_intel::Backends>>,
+    /// Output contracts of `llm_infer` nodes by node id, compiled once per load.
+    contracts: std::collections::HashMap<String, agentd_intel::OutputContract>,
 }
 
 /// One run to execute.
@@ -162,6 +169,8 @@ impl Engine {
             resolver: Arc::new(agentd_tools::http::SystemResolver),
             http: agentd_tools::http::Client::new(),
             mcp: None,
+            intel: None,
+            contracts: output_contracts(&workflow_ref, &options.cwd)?,
             secret_backed_env: secrets::secret_backed_env_names(&workflow),
             workflow,
             policy,
@@ -181,6 +190,12 @@ impl Engine {
     /// Replaces the name resolver of `http_request` (tests give host names fixed answers).
     pub fn with_resolver(mut self, resolver: Arc<dyn agentd_tools::http::Resolver>) -> Engine {
         self.resolver = resolver;
+        self
+    }
+
+    /// Attaches the intelligence backends.
+    pub fn with_intel(mut self, backends: Arc<agentd_intel::Backends>) -> Engine {
+        self.intel = Some(backends);
         self
     }
 
@@ -224,6 +239,51 @@ pub fn trigger_value(kind: &str, input: &Value) -> Value {
         }
         other => serde_json::json!({"kind": kind, "input": other}),
     }
+}
+
+/// Compiles every `llm_infer` output contract (06 §5.3): `"inline"`/`"json"` = any JSON value;
+/// another string = a JSON Schema file (relative to the working directory, then the workflow's
+/// directory); a table = an inline schema. A missing or invalid schema stops the startup.
+fn output_contracts(
+    workflow: &Workflow,
+    cwd: &std::path::Path,
+) -> Result<std::collections::HashMap<String, agentd_intel::OutputContract>, BuildError> {
+    use agentd_intel::{CompiledSchema, OutputContract};
+    use agentd_workflow::{NodeKind, OutputSchema};
+    let mut contracts = std::collections::HashMap::new();
+    for node in &workflow.nodes {
+        let NodeKind::LlmInfer(config) = &node.kind else { continue };
+        let Some(schema) = &config.output_schema else { continue };
+        let compile = |value: &serde_json::Value, shown: &str| {
+            CompiledSchema::compile(value)
+                .map(|c| OutputContract::Schema(Arc::new(c)))
+                .map_err(|e| BuildError::Schema(format!("node `{}`: output_schema {shown}: {e}", node.id)))
+        };
+        let contract = match schema {
+            OutputSchema::Named(name) if name == "inline" || name == "json" => OutputContract::Json,
+            OutputSchema::Named(file) => {
+                let candidates = std::iter::once(cwd.join(file))
+                    .chain(workflow.provenance.path.as_ref().and_then(|p| p.parent()).map(|dir| dir.join(file)));
+                let found = candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+                    BuildError::Schema(format!("node `{}`: output_schema file `{file}` not found", node.id))
+                })?;
+                let text = std::fs::read_to_string(&found).map_err(|e| {
+                    BuildError::Schema(format!("node `{}`: output_schema {}: {e}", node.id, found.display()))
+                })?;
+                let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    BuildError::Schema(format!(
+                        "node `{}`: output_schema {}: invalid JSON: {e}",
+                        node.id,
+                        found.display()
+                    ))
+                })?;
+                compile(&value, &found.display().to_string())?
+            }
+            OutputSchema::Inline(table) => compile(&serde_json::Value::Object(table.clone()), "(inline)")?,
+        };
+        contracts.insert(node.id.clone(), contract);
+    }
+    Ok(contracts)
 }
 
 fn workflow_loop_edges(workflow: &Workflow) -> Vec<usize> {

@@ -32,6 +32,10 @@ pub(crate) struct RunState<'a> {
     pub deadline: Instant,
     /// fs-write bytes used by the run (shared with child runs).
     pub fs_written: Arc<AtomicU64>,
+    /// Prompt + completion tokens used by the run (shared with child runs).
+    pub llm_tokens: Arc<AtomicU64>,
+    /// Successful model calls of the run.
+    pub llm_calls: Arc<AtomicU64>,
 }
 
 impl RunState<'_> {
@@ -113,6 +117,8 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         dry_run: request.dry_run,
         deadline: started + request.timeout,
         fs_written: Arc::new(AtomicU64::new(0)),
+        llm_tokens: Arc::new(AtomicU64::new(0)),
+        llm_calls: Arc::new(AtomicU64::new(0)),
     };
     let mut loop_counts = vec![0u32; workflow.edges.len()];
     let mut steps: u64 = 0;
@@ -239,7 +245,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     serde_json::to_value(&cost).unwrap_or(Value::Null),
                     timestamp(jiff::Timestamp::now()),
                 );
-                let checkpoint = scrubbed_checkpoint(engine, checkpoint);
+                let checkpoint = scrubbed_checkpoint(engine, checkpoint, &state.llm_tokens);
                 let saved = store.put_checkpoint(&checkpoint).and_then(|()| {
                     store.request_approval(&agentd_store::ApprovalRequest {
                         execution_id: execution_id.clone(),
@@ -433,6 +439,8 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     {
         audit.emit(Level::Warn, "checkpoint.delete_failed", run_fields(json!({"reason": e.to_string()})));
     }
+    cost.llm_tokens = state.llm_tokens.load(std::sync::atomic::Ordering::SeqCst);
+    cost.llm_calls = cost.llm_calls.saturating_add(state.llm_calls.load(std::sync::atomic::Ordering::SeqCst));
     let finished_wall = jiff::Timestamp::now();
     let record = RunRecord {
         workflow: workflow.name.clone(),
@@ -505,8 +513,13 @@ fn pause_successor(workflow: &Workflow, current: usize) -> Result<Option<usize>,
 }
 
 /// A checkpoint with every known secret value scrubbed (08 §6: a resumed run sees `<redacted>`).
-fn scrubbed_checkpoint(engine: &Engine, checkpoint: agentd_store::Checkpoint) -> agentd_store::Checkpoint {
+fn scrubbed_checkpoint(
+    engine: &Engine,
+    checkpoint: agentd_store::Checkpoint,
+    llm_tokens: &AtomicU64,
+) -> agentd_store::Checkpoint {
     let mut checkpoint = checkpoint;
+    checkpoint.budget_used.llm_tokens = llm_tokens.load(std::sync::atomic::Ordering::SeqCst);
     crate::secrets::scrub_doc(engine.secrets.scrubber(), &mut checkpoint);
     checkpoint
 }
@@ -575,7 +588,7 @@ fn write_progress(
             cost_value,
             now,
         );
-        let checkpoint = scrubbed_checkpoint(engine, checkpoint);
+        let checkpoint = scrubbed_checkpoint(engine, checkpoint, &state.llm_tokens);
         store.put_checkpoint(&checkpoint).map_err(|e| e.to_string())?;
         cursor.started = true;
     } else {
@@ -590,7 +603,10 @@ fn write_progress(
             loop_counts: loop_map(&engine.loop_edges, loop_counts),
             steps,
             http_response,
-            budget_used: agentd_store::BudgetUsed { llm_tokens: 0, fs_write_bytes: fs_written },
+            budget_used: agentd_store::BudgetUsed {
+                llm_tokens: state.llm_tokens.load(std::sync::atomic::Ordering::SeqCst),
+                fs_write_bytes: fs_written,
+            },
             cost: cost_value,
             updated_at: now,
             changed_outputs: changed,
@@ -665,6 +681,7 @@ fn restore(
         *cost = Cost { workflow_starts: 1, ..Cost::default() };
     }
     state.fs_written.store(checkpoint.budget_used.fs_write_bytes, std::sync::atomic::Ordering::SeqCst);
+    state.llm_tokens.store(checkpoint.budget_used.llm_tokens, std::sync::atomic::Ordering::SeqCst);
     if checkpoint.awaiting_approval
         && let Some(i) = workflow.index_of(&checkpoint.paused_at)
     {
@@ -815,6 +832,8 @@ async fn attempt_once(
     tokio::select! {
         result = nodes::run_effect(engine, state, node) => match result {
             Ok(step) => Attempted::Done(step),
+            // A node that gave up because the run deadline passed ends the run `timed_out`.
+            Err(_) if Instant::now() >= state.deadline => Attempted::DeadlineExpired,
             Err(error) => Attempted::Error(error),
         },
         () = tokio::time::sleep_until(limit) => {

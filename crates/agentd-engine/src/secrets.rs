@@ -173,6 +173,50 @@ impl Registry {
         short
     }
 
+    /// [`Registry::resolve`] for synchronous callers: `env` and `file` sources (and the
+    /// environment fallback) are read directly; `command` and `oauth2` block the calling thread
+    /// on the current multi-threaded runtime.
+    pub fn resolve_blocking(&self, name: &str) -> Result<String, SecretError> {
+        let direct = match self.entries.get(name) {
+            None => Some(match std::env::var(name) {
+                Ok(v) if !v.is_empty() => Ok(v),
+                _ => Err(SecretError {
+                    name: name.to_string(),
+                    reason: format!("not declared in [[secrets]] and environment variable `{name}` is not set"),
+                }),
+            }),
+            Some(SecretSource::Env(env)) => Some(match std::env::var(&env.var) {
+                Ok(v) if !v.is_empty() => Ok(v),
+                Ok(_) => Err(SecretError {
+                    name: name.into(),
+                    reason: format!("environment variable `{}` is empty", env.var),
+                }),
+                Err(_) => Err(SecretError {
+                    name: name.into(),
+                    reason: format!("environment variable `{}` is not set", env.var),
+                }),
+            }),
+            Some(SecretSource::File(file)) => {
+                Some(read_file_secret(file).map_err(|reason| SecretError { name: name.into(), reason }))
+            }
+            Some(_) => None,
+        };
+        let value = match direct {
+            Some(result) => result?,
+            None => match tokio::runtime::Handle::try_current() {
+                Ok(handle) => tokio::task::block_in_place(|| handle.block_on(self.resolve_at(name, 0)))?,
+                Err(_) => {
+                    return Err(SecretError {
+                        name: name.into(),
+                        reason: "cannot be resolved outside the runtime".into(),
+                    });
+                }
+            },
+        };
+        self.scrubber.add(&value);
+        Ok(value)
+    }
+
     /// `resolve(NAME)` (08 §3.2). The value is added to the scrubber.
     pub async fn resolve(&self, name: &str) -> Result<String, SecretError> {
         let value = self.resolve_at(name, 0).await?;

@@ -328,18 +328,6 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
     }
 
     // Step 13: engine.
-    if let Some(backend) = workflow.environment.intelligence.iter().flat_map(|i| i.backends.iter()).next() {
-        // Backends are built at startup; this build has none, so a workflow that declares one
-        // cannot have it built (06 §1, exit 2).
-        note(format_args!(
-            "intelligence.backends.{}: intelligence backends are not available in this build yet",
-            backend.name.get_ref()
-        ));
-        return Err(EXIT_USAGE);
-    }
-    if settings.value("intel-unix").is_some() || settings.value("intel-http").is_some() {
-        return Err(not_in_this_build("`--intel-unix` / `--intel-http`", "the intelligence transports"));
-    }
     let workflow = Arc::new(workflow);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let resume_id = approve_id.clone().or_else(|| settings.text("resume"));
@@ -369,6 +357,7 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         EXIT_SEMANTIC
     })?;
     check_secrets(&engine)?;
+    let engine = crate::wiring::start_intel(engine, settings)?;
     let engine = crate::wiring::start_mcp(engine, settings, &cwd_for_mcp, quiet)?;
 
     // Step 14: resume.

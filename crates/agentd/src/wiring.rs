@@ -23,6 +23,43 @@ impl agentd_mcp::SecretResolver for RegistrySecrets {
     }
 }
 
+/// API keys and bearer tokens for intelligence backends, by name at request time.
+struct IntelSecrets(Arc<Registry>);
+
+impl agentd_intel::SecretSource for IntelSecrets {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.resolve_blocking(name).ok()
+    }
+}
+
+/// Builds the intelligence backends (`[[intelligence.backends]]` and the `default` backend of
+/// `--intel-unix` / `--intel-http`) and attaches them; a bad backend is a startup error (exit 2).
+pub fn start_intel(engine: Engine, settings: &Settings) -> Result<Engine, i32> {
+    let workflow = engine.workflow().clone();
+    let configs = workflow.environment.intelligence.as_ref().map(|i| i.backends.as_slice()).unwrap_or_default();
+    let cli = agentd_intel::CliIntel {
+        unix: settings.text("intel-unix").map(Into::into),
+        http: settings.text("intel-http"),
+        http_bearer_file: settings.text("intel-http-bearer-file").map(Into::into),
+        http_bearer_env: std::env::var("AGENTD_INTEL_HTTP_BEARER").ok().filter(|v| !v.is_empty()),
+    };
+    if configs.is_empty() && cli.unix.is_none() && cli.http.is_none() {
+        return Ok(engine);
+    }
+    if let Some(token) = &cli.http_bearer_env {
+        engine.secrets().scrubber().add(token);
+    }
+    let secrets = Arc::new(IntelSecrets(engine.secrets().clone()));
+    let backends = agentd_intel::Backends::build(configs, &cli, secrets).map_err(|e| {
+        note(e);
+        EXIT_USAGE
+    })?;
+    for name in backends.insecure_transports() {
+        engine.audit().emit(Level::Warn, "intel.insecure_transport", serde_json::json!({"backend": name}));
+    }
+    Ok(engine.with_intel(Arc::new(backends)))
+}
+
 /// `mcp.*` audit events into the engine's audit sink.
 struct SinkAudit(Arc<dyn AuditSink>);
 

@@ -5,6 +5,7 @@ mod control;
 mod data;
 mod env;
 mod fs;
+mod llm;
 mod mcp;
 mod net;
 
@@ -58,12 +59,13 @@ pub(crate) fn run_pure(engine: &Engine, state: &RunState<'_>, node: &Node) -> Op
         | NodeKind::HttpRequest(_)
         | NodeKind::ShellRun(_)
         | NodeKind::CallMcpTool(_)
-        | NodeKind::ReadMcpResource(_) => return None,
+        | NodeKind::ReadMcpResource(_)
+        | NodeKind::LlmInfer(_) => return None,
         // The engine handles pauses itself; reaching here is an engine bug, reported loudly.
         NodeKind::PauseForApproval(_) => {
             Err(NodeError::config(format_args!("node `{}`: pause_for_approval is handled by the engine", node.id)))
         }
-        NodeKind::LlmInfer(_) | NodeKind::AgentLoop(_) => Err(unavailable(node, "intelligence backends")),
+        NodeKind::AgentLoop(_) => Err(unavailable(node, "the agent loop")),
         NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) => {
             Err(unavailable(node, "sub-workflow composition"))
         }
@@ -80,6 +82,7 @@ pub(crate) async fn run_effect(engine: &Engine, state: &RunState<'_>, node: &Nod
         NodeKind::ShellRun(c) => net::shell_run(engine, state, node, c).await,
         NodeKind::CallMcpTool(c) => mcp::call_tool(engine, state, node, c).await,
         NodeKind::ReadMcpResource(c) => mcp::read_resource(engine, state, node, c).await,
+        NodeKind::LlmInfer(c) => llm::llm_infer(engine, state, node, c).await,
         _ => run_pure(engine, state, node).unwrap_or_else(|| Err(NodeError::config("node kind has no handler"))),
     }
 }

@@ -193,6 +193,18 @@ fn respond(seen: &Seen, nth: usize) -> Vec<u8> {
             }
             plain("200 OK", "", b"held")
         }
+        // An OpenAI-compatible chat endpoint: checks the bearer key, answers with usage.
+        "/v1/chat/completions" => {
+            if seen.header("authorization") != Some("Bearer sk-test-0123456789abcdef") {
+                return plain(
+                    "401 Unauthorized",
+                    "content-type: application/json\r\n",
+                    br#"{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}"#,
+                );
+            }
+            let body = br#"{"id": "c1", "object": "chat.completion", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"answer\": 42}"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}}"#;
+            plain("200 OK", "content-type: application/json\r\n", body)
+        }
         "/binary" => plain("200 OK", "", &[0x66, 0x6f, 0xff, 0x6f]),
         _ => plain("404 Not Found", "", b""),
     }

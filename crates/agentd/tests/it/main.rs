@@ -11,6 +11,7 @@ mod escapes;
 mod http_server;
 mod input;
 mod inspect;
+mod llm;
 mod logging;
 mod mcp;
 mod net;
