@@ -311,6 +311,15 @@ impl Server {
         };
         let old = self.shared.swap(live);
         old.auth.shutdown();
+        if self.tls.is_some() {
+            self.shared.audit(Level::Info, "reload.tls", json!({"tls_active": true}));
+        }
+        self.shared.audit(Level::Info, "reload.auth", json!({}));
+        self.shared.audit(
+            Level::Info,
+            "reload.workflow",
+            json!({"nodes": workflow.nodes.len(), "edges": workflow.edges.len()}),
+        );
         Ok(report)
     }
 

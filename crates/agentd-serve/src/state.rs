@@ -74,6 +74,7 @@ pub struct InFlightGuard {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
+        metrics::gauge!("agentd_runs_in_flight", "workflow" => self.owner.workflow_name.clone()).decrement(1.0);
         if self.owner.in_flight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.owner.in_flight.idle.notify_waiters();
         }
@@ -155,6 +156,7 @@ impl Shared {
     /// Counts one run in flight until the guard drops.
     pub fn begin_run(self: &Arc<Self>) -> InFlightGuard {
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!("agentd_runs_in_flight", "workflow" => self.workflow_name.clone()).increment(1.0);
         InFlightGuard { owner: self.clone() }
     }
 
