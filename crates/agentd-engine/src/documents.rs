@@ -193,6 +193,20 @@ pub struct Cost {
 }
 
 impl Cost {
+    /// Adds a child run's counters (04 §8: child counters add to the parent run's cost).
+    pub fn add(&mut self, other: &Cost) {
+        self.workflow_starts += other.workflow_starts;
+        self.workflow_completions += other.workflow_completions;
+        self.workflow_failures += other.workflow_failures;
+        self.workflow_timeouts += other.workflow_timeouts;
+        self.workflow_errored += other.workflow_errored;
+        self.node_executions += other.node_executions;
+        self.node_failures += other.node_failures;
+        self.policy_denials += other.policy_denials;
+        self.llm_calls += other.llm_calls;
+        self.llm_tokens += other.llm_tokens;
+    }
+
     /// Counts the end of one run with this outcome.
     pub fn count_end(&mut self, outcome: &Outcome) {
         match outcome {

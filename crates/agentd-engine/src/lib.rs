@@ -10,6 +10,7 @@ pub mod audit;
 pub mod documents;
 pub mod durable;
 pub mod error;
+mod graph;
 pub mod ids;
 mod nodes;
 mod run;
@@ -40,6 +41,9 @@ pub enum BuildError {
         "[policy.rego]: the Rego policy layer is not available in this build; remove the table or use a build that has it"
     )]
     RegoUnavailable,
+    /// Sub-workflows call each other in a cycle (startup error, exit 5).
+    #[error("{0}")]
+    Composition(String),
     /// An `output_schema` could not be loaded or compiled (startup error, exit 5).
     #[error("{0}")]
     Schema(String),
@@ -69,15 +73,14 @@ pub struct EngineOptions {
 
 /// A workflow ready to run: compiled policy, limits, and the graph.
 pub struct Engine {
-    workflow: Arc<Workflow>,
+    /// The root workflow with its compiled contracts and loaded children.
+    root: Arc<graph::Graph>,
     policy: Policy,
     cwd: PathBuf,
     secret_backed_env: BTreeSet<String>,
     limits: RunLimits,
     audit: Arc<dyn audit::AuditSink>,
     durable: durable::DurableOptions,
-    /// Indices of loop edges (`max_iterations`), the only edges with counters.
-    loop_edges: Vec<usize>,
     /// The secrets registry (values resolved at request time).
     secrets: Arc<secrets::Registry>,
     /// Name resolution for `http_request` (the system resolver unless a test injects one).
@@ -88,8 +91,6 @@ pub struct Engine {
     mcp: Option<Arc<agentd_mcp::McpHub>>,
     /// Intelligence backends (`None` = none configured).
     intel: Option<Arc<agentd_intel::Backends>>,
-    /// Output contracts of `llm_infer` nodes by node id, compiled once per load.
-    contracts: std::collections::HashMap<String, agentd_intel::OutputContract>,
 }
 
 /// One run to execute.
@@ -160,7 +161,7 @@ impl Engine {
                 tracing::warn!(workflow = %workflow.name, "no [policy] table: every side effect is allowed (policy.allow_all)");
             }
         }
-        let workflow_ref = workflow.clone();
+        let root = Arc::new(graph::Loader::new(&options.cwd).graph(workflow.clone())?);
         let scrubber = secrets::Scrubber::default();
         let registry = secrets::Registry::new(&workflow.environment.secrets, scrubber.clone())?;
         let audit: Arc<dyn audit::AuditSink> = Arc::new(secrets::ScrubbingAudit { inner: options.audit, scrubber });
@@ -170,15 +171,13 @@ impl Engine {
             http: agentd_tools::http::Client::new(),
             mcp: None,
             intel: None,
-            contracts: output_contracts(&workflow_ref, &options.cwd)?,
             secret_backed_env: secrets::secret_backed_env_names(&workflow),
-            workflow,
+            root,
             policy,
             cwd: options.cwd,
             limits,
             audit,
             durable: options.durable,
-            loop_edges: workflow_loop_edges(&workflow_ref),
         })
     }
 
@@ -217,12 +216,12 @@ impl Engine {
 
     /// The workflow this engine runs.
     pub fn workflow(&self) -> &Arc<Workflow> {
-        &self.workflow
+        &self.root.workflow
     }
 
     /// Executes one run to its end. Never panics on workflow or input content.
     pub async fn run(&self, request: RunRequest) -> RunResult {
-        run::execute(self, request).await
+        run::execute(self, self.root.clone(), request, None).await
     }
 }
 
@@ -244,7 +243,7 @@ pub fn trigger_value(kind: &str, input: &Value) -> Value {
 /// Compiles every `llm_infer` output contract (06 §5.3): `"inline"`/`"json"` = any JSON value;
 /// another string = a JSON Schema file (relative to the working directory, then the workflow's
 /// directory); a table = an inline schema. A missing or invalid schema stops the startup.
-fn output_contracts(
+pub(crate) fn output_contracts(
     workflow: &Workflow,
     cwd: &std::path::Path,
 ) -> Result<std::collections::HashMap<String, agentd_intel::OutputContract>, BuildError> {
@@ -284,8 +283,4 @@ fn output_contracts(
         contracts.insert(node.id.clone(), contract);
     }
     Ok(contracts)
-}
-
-fn workflow_loop_edges(workflow: &Workflow) -> Vec<usize> {
-    workflow.edges.iter().enumerate().filter(|(_, e)| e.max_iterations.is_some()).map(|(i, _)| i).collect()
 }

@@ -12,6 +12,7 @@ use crate::audit::Level;
 use crate::documents::*;
 use crate::durable::{CheckpointBase, Resume};
 use crate::error::{Category, NodeError};
+use crate::graph::Graph;
 use crate::nodes::{self, Step};
 use crate::{Engine, RunRequest, RunResult, trigger_value};
 
@@ -32,8 +33,20 @@ pub(crate) struct RunState<'a> {
     pub deadline: Instant,
     /// fs-write bytes used by the run (shared with child runs).
     pub fs_written: Arc<AtomicU64>,
-    /// Prompt + completion tokens used by the run (shared with child runs).
+    /// Prompt + completion tokens of this run's own model calls.
     pub llm_tokens: Arc<AtomicU64>,
+    /// Tokens used by the whole run tree (the root's budget, shared with child runs).
+    pub budget_tokens: Arc<AtomicU64>,
+    /// The graph being walked (contracts, loop edges, children).
+    pub graph: &'a Graph,
+    /// Composition depth: the root run is 0.
+    pub depth: u32,
+    /// The run's cancellation (children share it).
+    pub cancel: crate::Cancel,
+    /// Child traces produced by the node being executed, attached to its trace entry.
+    pub children: std::sync::Mutex<Vec<crate::ChildTrace>>,
+    /// Counters of every child run, added to this run's cost at the end.
+    pub child_cost: std::sync::Mutex<Cost>,
     /// Successful model calls of the run.
     pub llm_calls: Arc<AtomicU64>,
 }
@@ -58,8 +71,35 @@ enum Attempted {
     Cancelled,
 }
 
-pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
-    let workflow = &*engine.workflow;
+/// What a child run shares with the run that started it (04 §8, 05 §7).
+pub(crate) struct ParentLink {
+    /// Depth of the child (the root is 0).
+    pub depth: u32,
+    /// The root run's fs-write bytes.
+    pub fs_written: Arc<AtomicU64>,
+    /// The root run's token tally (the budget).
+    pub budget_tokens: Arc<AtomicU64>,
+}
+
+/// Executes one run of `graph`: the root run (`parent` = `None`), or a child run that shares the
+/// root's budgets and keeps no checkpoints or history of its own.
+pub(crate) fn execute<'e>(
+    engine: &'e Engine,
+    graph: Arc<Graph>,
+    request: RunRequest,
+    parent: Option<ParentLink>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = RunResult> + Send + 'e>> {
+    Box::pin(execute_graph(engine, graph, request, parent))
+}
+
+async fn execute_graph(
+    engine: &Engine,
+    graph: Arc<Graph>,
+    request: RunRequest,
+    parent: Option<ParentLink>,
+) -> RunResult {
+    let is_child = parent.is_some();
+    let workflow = &*graph.workflow;
     let started_wall = jiff::Timestamp::now();
     let started = Instant::now();
     let resume = request.resume;
@@ -108,15 +148,25 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| timestamp(started_wall)),
     };
+    let (depth, fs_written, budget_tokens) = match parent {
+        Some(link) => (link.depth, link.fs_written, link.budget_tokens),
+        None => (0, Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))),
+    };
     let mut state = RunState {
         workflow,
+        graph: &graph,
+        depth,
+        cancel: request.cancel.clone(),
+        budget_tokens,
+        children: std::sync::Mutex::new(Vec::new()),
+        child_cost: std::sync::Mutex::new(Cost::default()),
         execution_id: execution_id.clone(),
         outputs: vec![None; workflow.nodes.len()],
         trigger: trigger_value(&trigger_kind, &input),
         input,
         dry_run: request.dry_run,
         deadline: started + request.timeout,
-        fs_written: Arc::new(AtomicU64::new(0)),
+        fs_written,
         llm_tokens: Arc::new(AtomicU64::new(0)),
         llm_calls: Arc::new(AtomicU64::new(0)),
     };
@@ -211,6 +261,14 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                         ),
                     )
                 };
+                if is_child {
+                    trace.push(entry(node, "pause", None, Value::Null, 0, None, None, started_at.clone()));
+                    break 'walk Outcome::Paused {
+                        run_id: execution_id.clone(),
+                        last_node: Some(node.id.clone()),
+                        reason: pause.reason.clone(),
+                    };
+                }
                 let successor = match pause_successor(workflow, current) {
                     Ok(s) => s,
                     Err(error) => {
@@ -237,7 +295,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     successor.map(|i| workflow.nodes[i].id.clone()),
                     pause.reason.clone(),
                     true,
-                    loop_map(&engine.loop_edges, &loop_counts),
+                    loop_map(&graph.loop_edges, &loop_counts),
                     steps,
                     trace_values(&trace),
                     reply.as_ref().and_then(|r| serde_json::to_value(r).ok()),
@@ -245,7 +303,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     serde_json::to_value(&cost).unwrap_or(Value::Null),
                     timestamp(jiff::Timestamp::now()),
                 );
-                let checkpoint = scrubbed_checkpoint(engine, checkpoint, &state.llm_tokens);
+                let checkpoint = scrubbed_checkpoint(engine, checkpoint, &state.budget_tokens);
                 let saved = store.put_checkpoint(&checkpoint).and_then(|()| {
                     store.request_approval(&agentd_store::ApprovalRequest {
                         execution_id: execution_id.clone(),
@@ -277,6 +335,14 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
             }
 
             let (attempted, attempts) = attempt_with_retry(engine, &mut state, node, &request.cancel.token).await;
+            let children =
+                std::mem::take(&mut *state.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let attach = |mut e: TraceEntry| {
+                if !children.is_empty() {
+                    e.children = Some(children.clone());
+                }
+                e
+            };
             let elapsed_ms = millis(node_started.elapsed());
             let attempts_field = (attempts > 1).then_some(attempts);
             last_ran = Some(current);
@@ -288,7 +354,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     if error.category == Category::Policy {
                         cost.policy_denials += 1;
                     }
-                    trace.push(entry(
+                    trace.push(attach(entry(
                         node,
                         "error",
                         None,
@@ -297,7 +363,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                         attempts_field,
                         Some(error.text.clone()),
                         started_at,
-                    ));
+                    )));
                     break 'walk Outcome::Errored { reason: error.text, last_node: Some(node.id.clone()) };
                 }
                 Attempted::DeadlineExpired => {
@@ -338,7 +404,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                     break 'walk Outcome::Failed { reason, last_node: node.id.clone() };
                 }
             };
-            trace.push(entry(
+            trace.push(attach(entry(
                 node,
                 "continue",
                 label.clone(),
@@ -347,10 +413,10 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
                 attempts_field,
                 None,
                 started_at,
-            ));
+            )));
             match choose_edge(workflow, current, label.as_deref(), &mut loop_counts) {
                 Ok(Some(next)) => {
-                    if engine.durable.checkpoint_each_node {
+                    if engine.durable.checkpoint_each_node && !is_child {
                         let written = write_progress(
                             engine,
                             &base,
@@ -398,6 +464,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
         other => other,
     };
     cost.count_end(&outcome);
+    cost.add(&state.child_cost.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let elapsed_ms = millis(started.elapsed());
     match &outcome {
         Outcome::Completed { last_node, .. } => {
@@ -439,7 +506,7 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     {
         audit.emit(Level::Warn, "checkpoint.delete_failed", run_fields(json!({"reason": e.to_string()})));
     }
-    cost.llm_tokens = state.llm_tokens.load(std::sync::atomic::Ordering::SeqCst);
+    cost.llm_tokens = cost.llm_tokens.saturating_add(state.llm_tokens.load(std::sync::atomic::Ordering::SeqCst));
     cost.llm_calls = cost.llm_calls.saturating_add(state.llm_calls.load(std::sync::atomic::Ordering::SeqCst));
     let finished_wall = jiff::Timestamp::now();
     let record = RunRecord {
@@ -460,7 +527,9 @@ pub(crate) async fn execute(engine: &Engine, request: RunRequest) -> RunResult {
     let scrubber = engine.secrets.scrubber();
     crate::secrets::scrub_doc(scrubber, &mut outcome);
     crate::secrets::scrub_doc(scrubber, &mut record);
-    store_history(engine, &record);
+    if !is_child {
+        store_history(engine, &record);
+    }
     RunResult { outcome, record }
 }
 
@@ -580,7 +649,7 @@ fn write_progress(
             Some(next_id),
             None,
             false,
-            loop_map(&engine.loop_edges, loop_counts),
+            loop_map(&state.graph.loop_edges, loop_counts),
             steps,
             trace_values(trace),
             http_response,
@@ -588,7 +657,7 @@ fn write_progress(
             cost_value,
             now,
         );
-        let checkpoint = scrubbed_checkpoint(engine, checkpoint, &state.llm_tokens);
+        let checkpoint = scrubbed_checkpoint(engine, checkpoint, &state.budget_tokens);
         store.put_checkpoint(&checkpoint).map_err(|e| e.to_string())?;
         cursor.started = true;
     } else {
@@ -600,11 +669,11 @@ fn write_progress(
             resume_node: Some(next_id),
             reason: None,
             awaiting_approval: false,
-            loop_counts: loop_map(&engine.loop_edges, loop_counts),
+            loop_counts: loop_map(&state.graph.loop_edges, loop_counts),
             steps,
             http_response,
             budget_used: agentd_store::BudgetUsed {
-                llm_tokens: state.llm_tokens.load(std::sync::atomic::Ordering::SeqCst),
+                llm_tokens: state.budget_tokens.load(std::sync::atomic::Ordering::SeqCst),
                 fs_write_bytes: fs_written,
             },
             cost: cost_value,
@@ -681,6 +750,7 @@ fn restore(
         *cost = Cost { workflow_starts: 1, ..Cost::default() };
     }
     state.fs_written.store(checkpoint.budget_used.fs_write_bytes, std::sync::atomic::Ordering::SeqCst);
+    state.budget_tokens.store(checkpoint.budget_used.llm_tokens, std::sync::atomic::Ordering::SeqCst);
     state.llm_tokens.store(checkpoint.budget_used.llm_tokens, std::sync::atomic::Ordering::SeqCst);
     if checkpoint.awaiting_approval
         && let Some(i) = workflow.index_of(&checkpoint.paused_at)

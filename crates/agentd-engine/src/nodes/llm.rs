@@ -45,7 +45,7 @@ pub(super) async fn llm_infer(
         prompt,
         max_tokens: config.max_tokens,
         temperature: config.temperature,
-        contract: engine.contracts.get(&node.id),
+        contract: state.graph.contracts.get(&node.id),
         output_repairs: config.output_repairs,
     };
     let hooks = Hooks { engine, state, node };
@@ -78,7 +78,7 @@ impl InferHooks for Hooks<'_, '_> {
     type Refusal = NodeError;
 
     fn before_call(&self, _attempt: u32) -> Result<(), NodeError> {
-        let used = self.state.llm_tokens.load(Ordering::SeqCst);
+        let used = self.state.budget_tokens.load(Ordering::SeqCst);
         let cap = self.engine.limits.max_llm_tokens;
         agentd_intel::check_token_budget(used, cap).map_err(|exceeded| {
             self.engine.audit.emit(
@@ -99,6 +99,7 @@ impl InferHooks for Hooks<'_, '_> {
     }
 
     fn after_call(&self, completion: &Completion) {
+        self.state.budget_tokens.fetch_add(completion.usage.total(), Ordering::SeqCst);
         self.state.llm_tokens.fetch_add(completion.usage.total(), Ordering::SeqCst);
         self.state.llm_calls.fetch_add(1, Ordering::SeqCst);
     }

@@ -1,6 +1,7 @@
 //! Node dispatch: one handler per kind, grouped by family. Handlers return a [`Step`]; the walk
 //! stores the output and picks the edge.
 
+mod compose;
 mod control;
 mod data;
 mod env;
@@ -60,15 +61,15 @@ pub(crate) fn run_pure(engine: &Engine, state: &RunState<'_>, node: &Node) -> Op
         | NodeKind::ShellRun(_)
         | NodeKind::CallMcpTool(_)
         | NodeKind::ReadMcpResource(_)
-        | NodeKind::LlmInfer(_) => return None,
+        | NodeKind::LlmInfer(_)
+        | NodeKind::Call(_)
+        | NodeKind::Parallel(_)
+        | NodeKind::Map(_) => return None,
         // The engine handles pauses itself; reaching here is an engine bug, reported loudly.
         NodeKind::PauseForApproval(_) => {
             Err(NodeError::config(format_args!("node `{}`: pause_for_approval is handled by the engine", node.id)))
         }
         NodeKind::AgentLoop(_) => Err(unavailable(node, "the agent loop")),
-        NodeKind::Call(_) | NodeKind::Parallel(_) | NodeKind::Map(_) => {
-            Err(unavailable(node, "sub-workflow composition"))
-        }
     })
 }
 
@@ -83,6 +84,9 @@ pub(crate) async fn run_effect(engine: &Engine, state: &RunState<'_>, node: &Nod
         NodeKind::CallMcpTool(c) => mcp::call_tool(engine, state, node, c).await,
         NodeKind::ReadMcpResource(c) => mcp::read_resource(engine, state, node, c).await,
         NodeKind::LlmInfer(c) => llm::llm_infer(engine, state, node, c).await,
+        NodeKind::Call(c) => compose::call(engine, state, node, c).await,
+        NodeKind::Parallel(c) => compose::parallel(engine, state, node, c).await,
+        NodeKind::Map(c) => compose::map(engine, state, node, c).await,
         _ => run_pure(engine, state, node).unwrap_or_else(|| Err(NodeError::config("node kind has no handler"))),
     }
 }
