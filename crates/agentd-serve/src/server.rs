@@ -175,9 +175,6 @@ impl Server {
             in_flight: Default::default(),
             owner: agentd_store::process_owner(),
         });
-        purge_idempotency(&shared);
-        let triggers = Triggers::start(&shared, &workflow, &live.engine)?;
-        live.auth.start_refresh();
         let (listener, local_addr) = match config.bind {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
@@ -186,6 +183,9 @@ impl Server {
             }
             None => (None, None),
         };
+        let triggers = Triggers::start(&shared, &workflow, &live.engine)?;
+        purge_idempotency(&shared);
+        live.auth.start_refresh();
         let started = jiff::Timestamp::now().as_second() as f64;
         metrics::gauge!("agentd_process_start_time_seconds", "workflow" => workflow.name.clone()).set(started);
         metrics::gauge!(
