@@ -59,6 +59,40 @@ fn cut(text: &str, max: usize) -> String {
     if chars.next().is_some() { format!("{head}…") } else { head }
 }
 
+/// Renders trace entries at `indent`; child runs are rendered under their composing node,
+/// recursively, so the whole tree shows.
+fn render_entries(out: &mut String, entries: &[Value], indent: &str) {
+    for (i, entry) in entries.iter().enumerate() {
+        let branch = entry.get("branch").and_then(Value::as_str).map(|b| format!(" →{b}")).unwrap_or_default();
+        out.push_str(&format!(
+            "{indent}{:>2}. {} [{}] {}{branch}  {} ms\n",
+            i + 1,
+            or_question(entry, "node_id"),
+            or_question(entry, "kind"),
+            or_question(entry, "outcome"),
+            number(entry, "elapsed_ms"),
+        ));
+        if let Some(output) = entry.get("output").filter(|o| !o.is_null()) {
+            out.push_str(&format!("{indent}    output: {}\n", cut(&output.to_string(), 160)));
+        }
+        if let Some(error) = entry.get("error") {
+            let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
+            out.push_str(&format!("{indent}    error: {}\n", cut(&message, 160)));
+        }
+        for child in entry.get("children").and_then(Value::as_array).into_iter().flatten() {
+            let nodes = child.get("entries").and_then(Value::as_array).cloned().unwrap_or_default();
+            out.push_str(&format!(
+                "{indent}    child {} workflow={} status={} ({} node(s))\n",
+                text(child, "execution_id"),
+                text(child, "workflow"),
+                text(child, "status"),
+                nodes.len()
+            ));
+            render_entries(out, &nodes, &format!("{indent}      "));
+        }
+    }
+}
+
 /// Renders a run record as text.
 pub fn render(record: &Value) -> String {
     let mut out = String::new();
@@ -80,33 +114,7 @@ pub fn render(record: &Value) -> String {
         out.push_str("  (no node trace captured)\n");
     } else {
         out.push_str("  path:\n");
-        for (i, entry) in entries.iter().enumerate() {
-            let branch = entry.get("branch").and_then(Value::as_str).map(|b| format!(" →{b}")).unwrap_or_default();
-            out.push_str(&format!(
-                "    {:>2}. {} [{}] {}{branch}  {} ms\n",
-                i + 1,
-                or_question(entry, "node_id"),
-                or_question(entry, "kind"),
-                or_question(entry, "outcome"),
-                number(entry, "elapsed_ms"),
-            ));
-            if let Some(output) = entry.get("output").filter(|o| !o.is_null()) {
-                out.push_str(&format!("        output: {}\n", cut(&output.to_string(), 160)));
-            }
-            if let Some(error) = entry.get("error") {
-                let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
-                out.push_str(&format!("        error: {}\n", cut(&message, 160)));
-            }
-            for child in entry.get("children").and_then(Value::as_array).into_iter().flatten() {
-                let nodes = child.get("entries").and_then(Value::as_array).map_or(0, Vec::len);
-                out.push_str(&format!(
-                    "        child {} workflow={} status={} ({nodes} node(s))\n",
-                    text(child, "execution_id"),
-                    text(child, "workflow"),
-                    text(child, "status")
-                ));
-            }
-        }
+        render_entries(&mut out, &entries, "    ");
     }
     if let Some(detail) = record.get("detail").filter(|d| !d.is_null()) {
         out.push_str(&format!("  outcome: {}\n", cut(&detail.to_string(), 200)));

@@ -35,6 +35,10 @@ enum NotStarted {
     Hard(NodeError),
 }
 
+/// One fan-out element: the child's trace (when it started) and its result — `Ok(Ok)` a value,
+/// `Ok(Err)` a soft error element, `Err` a hard error that fails the node.
+type Element = (Option<ChildTrace>, Result<Result<Value, String>, NodeError>);
+
 const PAUSED: &str = "sub-workflow paused; nested pause_for_approval is not supported";
 const TIMED_OUT: &str = "sub-workflow timed out";
 
@@ -127,10 +131,7 @@ pub(super) async fn map(
 
 /// `{"ok", "results"}` in order; any element error → label `error`. A hard error (depth, or the
 /// run deadline) fails the node.
-fn fan_in(
-    state: &RunState<'_>,
-    results: Vec<(Option<ChildTrace>, Result<Result<Value, String>, NodeError>)>,
-) -> Result<Step, NodeError> {
+fn fan_in(state: &RunState<'_>, results: Vec<Element>) -> Result<Step, NodeError> {
     let mut ok = true;
     let mut out = Vec::with_capacity(results.len());
     let (traces, results): (Vec<_>, Vec<_>) = results.into_iter().unzip();
@@ -156,7 +157,7 @@ async fn soft_child(
     workflow: &str,
     start: Option<&str>,
     input: Value,
-) -> (Option<ChildTrace>, Result<Result<Value, String>, NodeError>) {
+) -> Element {
     let (trace, end) = match run_child(engine, state, node, workflow, start, input).await {
         Err(NotStarted::Hard(error)) => return (None, Err(error)),
         Err(NotStarted::Soft(text)) => return (None, Ok(Err(text))),

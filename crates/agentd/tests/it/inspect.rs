@@ -188,11 +188,14 @@ fn older_record_with_missing_fields() {
     assert_eq!(lines[6], "        output: \"short\"");
     assert_eq!(lines[7], format!("        error: {}…", "x".repeat(160)));
     assert_eq!(lines[8], "        child exec-1-2-3 workflow=child status=completed (2 node(s))");
-    assert_eq!(lines[9], "        child  workflow= status= (0 node(s))");
-    let outcome = lines[10].strip_prefix("  outcome: ").expect("outcome line");
+    // A child's entries are rendered under it, indented (the whole tree shows).
+    assert_eq!(lines[9], "           1. ? [?] ?  0 ms");
+    assert_eq!(lines[10], "           2. ? [?] ?  0 ms");
+    assert_eq!(lines[11], "        child  workflow= status= (0 node(s))");
+    let outcome = lines[12].strip_prefix("  outcome: ").expect("outcome line");
     assert_eq!(outcome.chars().count(), 201);
     assert!(outcome.starts_with("{\"final_value\":\"yyy") && outcome.ends_with('…'));
-    assert_eq!(lines.len(), 11, "{}", run.stdout);
+    assert_eq!(lines.len(), 13, "{}", run.stdout);
     snap!(run.render());
 }
 

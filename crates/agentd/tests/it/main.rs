@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod compose;
 mod durable;
 mod env;
 mod escapes;

@@ -291,15 +291,8 @@ fn pause_for_approval_under_dry_run_behaves_the_same() {
 fn every_unavailable_kind_is_a_capability_error() {
     let scratch = Scratch::new();
     let file = scratch.fixture("unavailable.toml");
-    let kinds = [
-        ("call_mcp_tool", "tool"),
-        ("read_mcp_resource", "resource"),
-        ("llm_infer", "infer"),
-        ("agent_loop", "agent"),
-        ("call", "child"),
-        ("parallel", "fan_out"),
-        ("map", "each"),
-    ];
+    let kinds =
+        [("call_mcp_tool", "tool"), ("read_mcp_resource", "resource"), ("llm_infer", "infer"), ("agent_loop", "agent")];
     let input = r#"{"url": "http://127.0.0.1:9/", "uri": "docs://a", "items": [1]}"#;
     let mut transcript = String::new();
     for (kind, node) in kinds {
