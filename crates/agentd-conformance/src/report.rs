@@ -175,6 +175,9 @@ pub struct ScenarioReport {
     pub file: String,
     /// Per trial (extension).
     pub trial_results: Vec<TrialReport>,
+    /// Why the scenario was skipped (extension; only for skipped scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
 }
 
 /// One trial in the suite JSON.
@@ -260,6 +263,7 @@ pub fn scenario_report(outcome: &ScenarioOutcome) -> ScenarioReport {
                 cost: t.cost,
             })
             .collect(),
+        skip_reason: outcome.skipped.clone(),
     }
 }
 

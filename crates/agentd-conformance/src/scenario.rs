@@ -547,7 +547,12 @@ pub struct Scenario {
 
 /// Parses scenario text; errors are one line with a position.
 pub fn parse(text: &str) -> Result<ScenarioFile, String> {
-    let file: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(text, &e))?;
+    let file: ScenarioFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = toml_error(text, e.inner());
+        if at.is_empty() || at == "." { inner } else { format!("{at}: {inner}") }
+    })?;
     check(&file)?;
     Ok(file)
 }

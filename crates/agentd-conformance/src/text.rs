@@ -23,7 +23,7 @@ fn scenario_lines(out: &mut String, s: &ScenarioReport) {
     let cost = format!("{} calls / {} tok", s.cost.llm_calls, s.cost.llm_tokens);
     match s.status.as_str() {
         "skipped" => {
-            let reason = s.failures.first().map_or("not for this platform", String::as_str);
+            let reason = s.skip_reason.as_deref().unwrap_or("not for this platform");
             let _ = writeln!(out, "  skip {:<34} ({reason})", s.name);
         }
         "passed" if s.pass_k >= 1.0 => {
