@@ -86,10 +86,10 @@ pub async fn build(setup: &Setup<'_>) -> Result<Runtime, String> {
     Ok(Runtime { engine: Arc::new(engine), audit, store, crashing, cancel, model, mcp_children })
 }
 
-fn open_store(
-    setup: &Setup<'_>,
-    cancel: &Cancel,
-) -> Result<(Option<Arc<dyn Store>>, Option<Arc<CrashingStore>>), String> {
+/// The trial store, and its crash wrapper when `crash_after_node` is set.
+type OpenedStore = (Option<Arc<dyn Store>>, Option<Arc<CrashingStore>>);
+
+fn open_store(setup: &Setup<'_>, cancel: &Cancel) -> Result<OpenedStore, String> {
     if !needs_store(setup) {
         return Ok((None, None));
     }

@@ -606,11 +606,27 @@ fn check(file: &ScenarioFile) -> Result<(), String> {
     Ok(())
 }
 
+/// A scenario file that could not be loaded.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The file as parsed, when it got that far (its name and tags still count).
+    pub parsed: Option<Box<ScenarioFile>>,
+    /// One-line reason.
+    pub message: String,
+}
+
+impl LoadError {
+    fn new(parsed: Option<ScenarioFile>, message: String) -> LoadError {
+        LoadError { parsed: parsed.map(Box::new), message }
+    }
+}
+
 /// Reads and parses a scenario file, resolving `[workflow]`.
-pub fn load(path: &Path) -> Result<Scenario, (Option<ScenarioFile>, String)> {
-    let bytes = std::fs::read(path).map_err(|e| (None, format!("read {}: {e}", path.display())))?;
-    let text = String::from_utf8(bytes).map_err(|_| (None, "the scenario file is not valid UTF-8".to_string()))?;
-    let file = parse(&text).map_err(|e| (None, e))?;
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::new(None, format!("read {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| LoadError::new(None, "the scenario file is not valid UTF-8".to_string()))?;
+    let file = parse(&text).map_err(|e| LoadError::new(None, e))?;
     let canonical_dir = path
         .parent()
         .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
@@ -629,10 +645,12 @@ pub fn load(path: &Path) -> Result<Scenario, (Option<ScenarioFile>, String)> {
             let full = canonical_dir.join(relative);
             match std::fs::read_to_string(&full) {
                 Ok(text) => (text, Some(full)),
-                Err(e) => return Err((Some(file), format!("workflow {}: {e}", full.display()))),
+                Err(e) => return Err(LoadError::new(Some(file), format!("workflow {}: {e}", full.display()))),
             }
         }
-        (None, None) => return Err((Some(file), "scenario.workflow needs `inline` or `path`".to_string())),
+        (None, None) => {
+            return Err(LoadError::new(Some(file), "scenario.workflow needs `inline` or `path`".to_string()));
+        }
     };
     Ok(Scenario { file, path: path.to_path_buf(), dir, workflow_text, workflow_path, warnings })
 }

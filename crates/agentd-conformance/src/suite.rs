@@ -104,11 +104,11 @@ pub fn prepare(path: &Path, root: &Path) -> Prepared {
         ScenarioOutcome { name: path.display().to_string(), file: file_label, ..ScenarioOutcome::default() };
     let scenario = match scenario::load(path) {
         Ok(s) => s,
-        Err((parsed, text)) => {
-            if let Some(file) = parsed {
-                describe(&mut outcome, &file);
+        Err(error) => {
+            if let Some(file) = &error.parsed {
+                describe(&mut outcome, file);
             }
-            outcome.load_error = Some(text);
+            outcome.load_error = Some(error.message);
             return Prepared::Done(outcome);
         }
     };
