@@ -13,9 +13,8 @@ use serde_json::json;
 
 /// A chain of `count` nodes of `kind_toml` ending in `terminate`.
 fn chain(count: usize, node: impl Fn(usize) -> String) -> String {
-    let mut text = String::from(
-        "name = \"bench\"\n[[start_nodes]]\nname = \"main\"\nsource = \"manual\"\nentry_node = \"n0\"\n",
-    );
+    let mut text =
+        String::from("name = \"bench\"\n[[start_nodes]]\nname = \"main\"\nsource = \"manual\"\nentry_node = \"n0\"\n");
     for i in 0..count {
         text.push_str(&format!("[[nodes]]\nid = \"n{i}\"\n{}\n", node(i)));
     }
