@@ -105,3 +105,74 @@ impl CheckpointBase {
         }
     }
 }
+
+/// Writes run history on a background thread, batching rows into one transaction, so a busy
+/// server does not pay a database write per request on its request path. Cloning shares the
+/// writer; [`HistoryWriter::flush`] waits until everything queued is written.
+#[derive(Clone)]
+pub struct HistoryWriter {
+    sender: std::sync::mpsc::Sender<HistoryJob>,
+}
+
+enum HistoryJob {
+    Row(Box<agentd_store::RunRow>, usize),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Rows written per transaction at most.
+const HISTORY_BATCH: usize = 512;
+
+impl HistoryWriter {
+    /// Starts the writer thread over `store`.
+    pub fn start(store: Arc<StoreHandle>) -> HistoryWriter {
+        let (sender, receiver) = std::sync::mpsc::channel::<HistoryJob>();
+        let spawned = std::thread::Builder::new().name("agentd-history".into()).spawn(move || {
+            let mut rows = Vec::new();
+            let mut waiting = Vec::new();
+            while let Ok(first) = receiver.recv() {
+                let mut keep = usize::MAX;
+                let mut take = |job: HistoryJob, rows: &mut Vec<agentd_store::RunRow>| match job {
+                    HistoryJob::Row(row, k) => {
+                        keep = keep.min(k);
+                        rows.push(*row);
+                    }
+                    HistoryJob::Flush(done) => waiting.push(done),
+                };
+                take(first, &mut rows);
+                while rows.len() < HISTORY_BATCH {
+                    match receiver.try_recv() {
+                        Ok(job) => take(job, &mut rows),
+                        Err(_) => break,
+                    }
+                }
+                if !rows.is_empty() {
+                    let written = store.get().and_then(|s| s.record_runs(&rows, keep).map_err(|e| e.to_string()));
+                    if let Err(reason) = written {
+                        tracing::warn!(rows = rows.len(), %reason, "run history not written");
+                    }
+                    rows.clear();
+                }
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the history writer thread");
+        }
+        HistoryWriter { sender }
+    }
+
+    /// Queues a row; `keep` is the retention (`--history-max-runs`).
+    pub fn write(&self, row: agentd_store::RunRow, keep: usize) -> Result<(), String> {
+        self.sender.send(HistoryJob::Row(Box::new(row), keep)).map_err(|_| "the history writer stopped".to_string())
+    }
+
+    /// Waits (up to `limit`) until every row queued before this call is written.
+    pub fn flush(&self, limit: std::time::Duration) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.sender.send(HistoryJob::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(limit);
+        }
+    }
+}

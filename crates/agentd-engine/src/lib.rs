@@ -89,6 +89,8 @@ pub struct Engine {
     http: agentd_tools::http::Client,
     /// MCP servers (`None` = none configured).
     mcp: Option<Arc<agentd_mcp::McpHub>>,
+    /// Background history writer (serve mode); `None` = history is written inline.
+    history_writer: Option<durable::HistoryWriter>,
     /// Intelligence backends (`None` = none configured).
     intel: Option<Arc<agentd_intel::Backends>>,
 }
@@ -171,6 +173,7 @@ impl Engine {
             http: agentd_tools::http::Client::new(),
             mcp: None,
             intel: None,
+            history_writer: None,
             secret_backed_env: secrets::secret_backed_env_names(&workflow),
             root,
             policy,
@@ -190,6 +193,17 @@ impl Engine {
     pub fn with_resolver(mut self, resolver: Arc<dyn agentd_tools::http::Resolver>) -> Engine {
         self.resolver = resolver;
         self
+    }
+
+    /// Writes run history through a background writer (batched, off the request path).
+    pub fn with_history_writer(mut self, writer: durable::HistoryWriter) -> Engine {
+        self.history_writer = Some(writer);
+        self
+    }
+
+    /// The state store handle, when one is configured.
+    pub fn store_handle(&self) -> Option<&Arc<durable::StoreHandle>> {
+        self.durable.store.as_ref()
     }
 
     /// Attaches the intelligence backends.

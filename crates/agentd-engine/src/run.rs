@@ -774,8 +774,9 @@ fn store_history(engine: &Engine, record: &RunRecord) {
     let (Some(handle), Some(max_runs)) = (engine.durable.store.as_ref(), engine.durable.history_max_runs) else {
         return;
     };
-    let result = handle.get().and_then(|store| {
-        let row = agentd_store::RunRow {
+    let keep = usize::try_from(max_runs).unwrap_or(usize::MAX);
+    let row = match serde_json::to_string(record) {
+        Ok(text) => agentd_store::RunRow {
             execution_id: record.execution_id.clone(),
             workflow: record.workflow.clone(),
             start_node: record.start_node.clone(),
@@ -785,12 +786,17 @@ fn store_history(engine: &Engine, record: &RunRecord) {
             finished_at: Some(record.finished_at.clone()),
             wall_ms: record.wall_ms,
             record: Value::Null,
-            record_text: Some(serde_json::to_string(record).map_err(|e| e.to_string())?),
-        };
-        store.upsert_run(&row).map_err(|e| e.to_string())?;
-        store.prune_runs(usize::try_from(max_runs).unwrap_or(usize::MAX)).map_err(|e| e.to_string())?;
-        Ok(())
-    });
+            record_text: Some(text),
+        },
+        Err(e) => {
+            tracing::warn!(execution_id = %record.execution_id, reason = %e, "run history not written");
+            return;
+        }
+    };
+    let result = match &engine.history_writer {
+        Some(writer) => writer.write(row, keep),
+        None => handle.get().and_then(|store| store.record_runs(&[row], keep).map_err(|e| e.to_string())),
+    };
     if let Err(reason) = result {
         tracing::warn!(execution_id = %record.execution_id, %reason, "run history not written");
     }

@@ -82,6 +82,15 @@ pub trait Store: Send + Sync {
     /// continued, a queued run that started).
     fn upsert_run(&self, row: &RunRow) -> Result<()>;
 
+    /// Inserts or replaces several history rows and then prunes to `keep_finished`, in one
+    /// transaction (the batched history writer of serve mode).
+    fn record_runs(&self, rows: &[RunRow], keep_finished: usize) -> Result<()> {
+        for row in rows {
+            self.upsert_run(row)?;
+        }
+        self.prune_runs(keep_finished).map(|_| ())
+    }
+
     /// Keeps the newest `keep_finished` finished rows and deletes older ones with their approvals.
     /// Paused, queued and running rows are never pruned. Returns how many rows were deleted.
     fn prune_runs(&self, keep_finished: usize) -> Result<usize>;

@@ -135,7 +135,7 @@ fn workflow_path(subcommand: Option<&str>, settings: &Settings) -> Result<Option
 }
 
 /// Reads, parses and validates a workflow file. Err = the exit code, after printing.
-fn load_workflow(path: &Path, settings: &Settings, validate_only: bool) -> Result<Workflow, i32> {
+pub(crate) fn load_workflow(path: &Path, settings: &Settings, validate_only: bool) -> Result<Workflow, i32> {
     let bytes = std::fs::read(path).map_err(|e| {
         note(format_args!("failed to read {}: {e}", path.display()));
         EXIT_USAGE
@@ -329,36 +329,12 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
 
     // Step 13: engine.
     let workflow = Arc::new(workflow);
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let resume_id = approve_id.clone().or_else(|| settings.text("resume"));
-    let checkpoint_each_node = settings.switch("checkpoint-each-node");
-    let needs_hash = checkpoint_each_node
+    let needs_hash = settings.switch("checkpoint-each-node")
         || resume_id.is_some()
         || settings.switch("resume-incomplete")
         || workflow.nodes.iter().any(|n| matches!(n.kind, agentd_workflow::NodeKind::PauseForApproval(_)));
-    let dir = crate::state::state_dir(settings);
-    let durability = crate::state::durability(settings)?;
-    let durable = agentd_engine::durable::DurableOptions {
-        store: Some(Arc::new(agentd_engine::durable::StoreHandle::lazy(move || crate::state::open(&dir, durability)))),
-        checkpoint_each_node,
-        history_max_runs: if settings.switch("no-history") {
-            None
-        } else {
-            Some(settings.number("history-max-runs", 1000).map_err(usage)?)
-        },
-        workflow_path: std::path::absolute(&path).ok(),
-        workflow_sha256: needs_hash
-            .then(|| std::fs::read(&path).map(|b| agentd_workflow::sha256_hex(&b)).ok())
-            .flatten(),
-    };
-    let cwd_for_mcp = cwd.clone();
-    let engine = Engine::build(workflow.clone(), EngineOptions { cwd, audit, durable }).map_err(|e| {
-        note(e);
-        EXIT_SEMANTIC
-    })?;
-    check_secrets(&engine)?;
-    let engine = crate::wiring::start_intel(engine, settings)?;
-    let engine = crate::wiring::start_mcp(engine, settings, &cwd_for_mcp, quiet)?;
+    let engine = build_engine(workflow.clone(), &path, settings, audit.clone(), needs_hash)?;
 
     // Step 14: resume.
     let timeout = effective_timeout(&workflow, timeout_secs);
@@ -388,13 +364,48 @@ fn run_command(subcommand: Option<&str>, settings: &Settings) -> Result<i32, i32
         }
     };
     if serve {
-        return Err(not_in_this_build("serve mode", "the HTTP server and schedules"));
+        return Ok(crate::wiring::serve(engine, &path, settings, timeout, audit));
     }
     Ok(one_shot(&engine, &workflow, settings, timeout))
 }
 
+/// 01 §3 step 13: the engine with its durable options, secrets checked, intelligence backends
+/// and MCP servers started. Used at startup and by serve-mode reloads.
+pub(crate) fn build_engine(
+    workflow: Arc<Workflow>,
+    path: &Path,
+    settings: &Settings,
+    audit: Arc<dyn agentd_engine::audit::AuditSink>,
+    needs_hash: bool,
+) -> Result<Engine, i32> {
+    let quiet = settings.switch("quiet");
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let dir = crate::state::state_dir(settings);
+    let durability = crate::state::durability(settings)?;
+    let durable = agentd_engine::durable::DurableOptions {
+        store: Some(Arc::new(agentd_engine::durable::StoreHandle::lazy(move || crate::state::open(&dir, durability)))),
+        checkpoint_each_node: settings.switch("checkpoint-each-node"),
+        history_max_runs: if settings.switch("no-history") {
+            None
+        } else {
+            Some(settings.number("history-max-runs", 1000).map_err(usage)?)
+        },
+        workflow_path: std::path::absolute(path).ok(),
+        workflow_sha256: needs_hash
+            .then(|| std::fs::read(path).map(|b| agentd_workflow::sha256_hex(&b)).ok())
+            .flatten(),
+    };
+    let engine = Engine::build(workflow, EngineOptions { cwd: cwd.clone(), audit, durable }).map_err(|e| {
+        note(e);
+        EXIT_SEMANTIC
+    })?;
+    check_secrets(&engine)?;
+    let engine = crate::wiring::start_intel(engine, settings)?;
+    crate::wiring::start_mcp(engine, settings, &cwd, quiet)
+}
+
 /// min(`--timeout-secs`, `[budget].max_run_time_secs` when > 0).
-fn effective_timeout(workflow: &Workflow, timeout_secs: u64) -> Duration {
+pub(crate) fn effective_timeout(workflow: &Workflow, timeout_secs: u64) -> Duration {
     let max_run = workflow.environment.budget.as_ref().and_then(|b| b.max_run_time_secs).filter(|s| *s > 0);
     Duration::from_secs(max_run.map_or(timeout_secs, |m| m.min(timeout_secs)))
 }

@@ -275,6 +275,7 @@ pub fn command(subcommand: Option<&str>) -> Command {
 }
 
 /// Parsed flags with environment fallback.
+#[derive(Clone)]
 pub struct Settings {
     matches: ArgMatches,
 }

@@ -359,6 +359,15 @@ impl Store for SqliteStore {
         self.write(|transaction| history::prune_runs(transaction, keep_finished))
     }
 
+    fn record_runs(&self, rows: &[RunRow], keep_finished: usize) -> Result<()> {
+        self.write(|transaction| {
+            for row in rows {
+                history::upsert_run(transaction, row)?;
+            }
+            history::prune_runs(transaction, keep_finished).map(|_| ())
+        })
+    }
+
     fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
         self.read(|transaction| history::runs(transaction, filter))
     }

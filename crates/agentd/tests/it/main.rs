@@ -21,6 +21,7 @@ mod outcomes;
 mod policy;
 mod record;
 mod robustness;
+mod serve;
 mod signals;
 mod start;
 mod validate;
