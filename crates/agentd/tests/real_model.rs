@@ -32,7 +32,8 @@ const RUNS: usize = 3;
 
 /// `target/test-deps/llama` at the workspace root, where the deps script installs.
 fn install_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-deps/llama")
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("crates/agentd is two levels down");
+    workspace.join("target/test-deps/llama")
 }
 
 fn fixture(name: &str) -> String {
