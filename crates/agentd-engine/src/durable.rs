@@ -121,6 +121,8 @@ enum HistoryJob {
 
 /// Rows written per transaction at most.
 const HISTORY_BATCH: usize = 512;
+/// Rows written between two prunes of the history.
+const PRUNE_EVERY: usize = 256;
 
 impl HistoryWriter {
     /// Starts the writer thread over `store`.
@@ -129,6 +131,9 @@ impl HistoryWriter {
         let spawned = std::thread::Builder::new().name("agentd-history".into()).spawn(move || {
             let mut rows = Vec::new();
             let mut waiting = Vec::new();
+            // Pruning scans the history; do it once per PRUNE_EVERY rows, not per batch (the
+            // table may exceed the retention by at most that many rows in between).
+            let mut since_prune = 0usize;
             while let Ok(first) = receiver.recv() {
                 let mut keep = usize::MAX;
                 let mut take = |job: HistoryJob, rows: &mut Vec<agentd_store::RunRow>| match job {
@@ -146,6 +151,12 @@ impl HistoryWriter {
                     }
                 }
                 if !rows.is_empty() {
+                    since_prune += rows.len();
+                    let flushing = !waiting.is_empty();
+                    let keep = if since_prune >= PRUNE_EVERY || flushing { keep } else { usize::MAX };
+                    if keep != usize::MAX {
+                        since_prune = 0;
+                    }
                     let written = store.get().and_then(|s| s.record_runs(&rows, keep).map_err(|e| e.to_string()));
                     if let Err(reason) = written {
                         tracing::warn!(rows = rows.len(), %reason, "run history not written");

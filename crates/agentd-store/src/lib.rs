@@ -83,10 +83,13 @@ pub trait Store: Send + Sync {
     fn upsert_run(&self, row: &RunRow) -> Result<()>;
 
     /// Inserts or replaces several history rows and then prunes to `keep_finished`, in one
-    /// transaction (the batched history writer of serve mode).
+    /// transaction (the batched history writer of serve mode); `usize::MAX` skips the pruning.
     fn record_runs(&self, rows: &[RunRow], keep_finished: usize) -> Result<()> {
         for row in rows {
             self.upsert_run(row)?;
+        }
+        if keep_finished == usize::MAX {
+            return Ok(());
         }
         self.prune_runs(keep_finished).map(|_| ())
     }

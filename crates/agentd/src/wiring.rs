@@ -213,7 +213,10 @@ pub fn serve(
         .map_or_else(|| std::env::current_dir().unwrap_or_else(|_| "/".into()), Path::to_path_buf);
     config.secrets = Arc::new(ServeSecrets(secrets));
     config.audit = audit.clone();
-    runtime.block_on(async move {
+    let path = path.to_path_buf();
+    let settings = settings.clone();
+    // The server runs as a task on the worker threads, not on this (blocked) thread.
+    let serving = runtime.spawn(async move {
         let server = match agentd_serve::Server::start(config).await {
             Ok(server) => Arc::new(server),
             Err(e) => {
@@ -235,7 +238,7 @@ pub fn serve(
         let signals = tokio::spawn(watch_serve_signals(stop_signals, shutdown.clone()));
         let reloads = tokio::spawn(watch_reloads(
             server.clone(),
-            path.to_path_buf(),
+            path.clone(),
             settings.clone(),
             audit,
             history.clone(),
@@ -260,6 +263,10 @@ pub fn serve(
                 EXIT_SEMANTIC
             }
         }
+    });
+    runtime.block_on(serving).unwrap_or_else(|e| {
+        note(format_args!("the server task failed: {e}"));
+        EXIT_SEMANTIC
     })
 }
 
