@@ -111,7 +111,7 @@ impl CheckpointBase {
 /// writer; [`HistoryWriter::flush`] waits until everything queued is written.
 #[derive(Clone)]
 pub struct HistoryWriter {
-    sender: std::sync::mpsc::Sender<HistoryJob>,
+    sender: std::sync::mpsc::SyncSender<HistoryJob>,
 }
 
 enum HistoryJob {
@@ -121,13 +121,15 @@ enum HistoryJob {
 
 /// Rows written per transaction at most.
 const HISTORY_BATCH: usize = 512;
+/// Rows queued at most; beyond that the caller writes inline (backpressure, bounded memory).
+const HISTORY_QUEUE: usize = 65_536;
 /// Rows written between two prunes of the history.
 const PRUNE_EVERY: usize = 256;
 
 impl HistoryWriter {
     /// Starts the writer thread over `store`.
     pub fn start(store: Arc<StoreHandle>) -> HistoryWriter {
-        let (sender, receiver) = std::sync::mpsc::channel::<HistoryJob>();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<HistoryJob>(HISTORY_QUEUE);
         let spawned = std::thread::Builder::new().name("agentd-history".into()).spawn(move || {
             let mut rows = Vec::new();
             let mut waiting = Vec::new();
@@ -174,9 +176,15 @@ impl HistoryWriter {
         HistoryWriter { sender }
     }
 
-    /// Queues a row; `keep` is the retention (`--history-max-runs`).
-    pub fn write(&self, row: agentd_store::RunRow, keep: usize) -> Result<(), String> {
-        self.sender.send(HistoryJob::Row(Box::new(row), keep)).map_err(|_| "the history writer stopped".to_string())
+    /// Queues a row; `keep` is the retention (`--history-max-runs`). When the queue is full or
+    /// the writer stopped, the row comes back so the caller can write it itself.
+    pub fn write(&self, row: agentd_store::RunRow, keep: usize) -> Result<(), Box<agentd_store::RunRow>> {
+        match self.sender.try_send(HistoryJob::Row(Box::new(row), keep)) {
+            Ok(()) => Ok(()),
+            Err(std::sync::mpsc::TrySendError::Full(HistoryJob::Row(row, _)))
+            | Err(std::sync::mpsc::TrySendError::Disconnected(HistoryJob::Row(row, _))) => Err(row),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Waits (up to `limit`) until every row queued before this call is written.

@@ -4,12 +4,23 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The Unix second of this process's first allocation.
+static FIRST_SECOND: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
 
 /// Allocates the next execution id of this process.
 pub fn next_execution_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
     let seconds = jiff::Timestamp::now().as_second().max(0);
+    FIRST_SECOND.get_or_init(|| seconds);
     format!("exec-{seconds:x}-{:x}-{n:x}", std::process::id())
+}
+
+/// Whether an id allocated now could equal one an earlier process wrote: only an earlier process
+/// with the same pid, which ended before this one started, so only during the second of this
+/// process's first allocation. Later ids need no lookup in the store.
+pub fn may_collide() -> bool {
+    let now = jiff::Timestamp::now().as_second().max(0);
+    FIRST_SECOND.get().is_none_or(|first| now <= *first)
 }
 
 #[cfg(test)]

@@ -553,6 +553,9 @@ struct ProgressCursor {
 /// A new execution id, unique within the state store when there is one (02 §6.1).
 fn fresh_execution_id(engine: &Engine) -> String {
     let mut id = crate::ids::next_execution_id();
+    if !crate::ids::may_collide() {
+        return id;
+    }
     if let Some(Ok(store)) =
         engine.durable.store.as_ref().filter(|_| engine.durable.history_max_runs.is_some()).map(|s| s.get())
     {
@@ -793,10 +796,14 @@ fn store_history(engine: &Engine, record: &RunRecord) {
             return;
         }
     };
-    let result = match &engine.history_writer {
-        Some(writer) => writer.write(row, keep),
-        None => handle.get().and_then(|store| store.record_runs(&[row], keep).map_err(|e| e.to_string())),
+    let row = match &engine.history_writer {
+        Some(writer) => match writer.write(row, keep) {
+            Ok(()) => return,
+            Err(row) => *row,
+        },
+        None => row,
     };
+    let result = handle.get().and_then(|store| store.record_runs(&[row], keep).map_err(|e| e.to_string()));
     if let Err(reason) = result {
         tracing::warn!(execution_id = %record.execution_id, %reason, "run history not written");
     }
