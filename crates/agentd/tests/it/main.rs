@@ -19,6 +19,7 @@ mod net;
 mod nodes;
 mod outcomes;
 mod policy;
+mod providers;
 mod record;
 mod robustness;
 mod serve;
