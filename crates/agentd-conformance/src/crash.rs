@@ -67,6 +67,15 @@ impl CrashingStore {
 }
 
 impl Store for CrashingStore {
+    fn journal_put(&self, run_id: &str, key: &str, value: &serde_json::Value) -> Result<()> {
+        self.dead()?;
+        self.inner.journal_put(run_id, key, value)
+    }
+
+    fn journal(&self, run_id: &str, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        self.inner.journal(run_id, prefix)
+    }
+
     fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         self.dead()?;
         self.inner.put_checkpoint(checkpoint)?;

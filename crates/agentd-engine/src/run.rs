@@ -41,6 +41,10 @@ pub(crate) struct RunState<'a> {
     pub graph: &'a Graph,
     /// Composition depth: the root run is 0.
     pub depth: u32,
+    /// The walk's step number of the node being executed (stable across a resume).
+    pub step: u64,
+    /// Whether finished parts of a node (map elements) are journaled for a resume.
+    pub journal: bool,
     /// The run's cancellation (children share it).
     pub cancel: crate::Cancel,
     /// Child traces produced by the node being executed, attached to its trace entry.
@@ -156,6 +160,11 @@ async fn execute_graph(
         workflow,
         graph: &graph,
         depth,
+        step: 0,
+        // A resumed run reads (and keeps writing) the journal even without --checkpoint-each-node.
+        journal: !is_child
+            && engine.durable.store.is_some()
+            && (engine.durable.checkpoint_each_node || resume.is_some()),
         cancel: request.cancel.clone(),
         budget_tokens,
         children: std::sync::Mutex::new(Vec::new()),
@@ -247,6 +256,7 @@ async fn execute_graph(
                 };
             }
             steps += 1;
+            state.step = steps;
             let node = &workflow.nodes[current];
             let node_started = Instant::now();
             let started_at = timestamp(jiff::Timestamp::now());

@@ -69,6 +69,14 @@ pub trait Store: Send + Sync {
     /// Deletes a run's checkpoint (and its claim). Returns whether there was one.
     fn delete_checkpoint(&self, run_id: &str) -> Result<bool>;
 
+    /// Records a step-journal entry for a run: the result of a finished part of a node (one
+    /// `map` element), replayed instead of re-run when the run resumes. Deleted with the run's
+    /// checkpoint.
+    fn journal_put(&self, run_id: &str, key: &str, value: &serde_json::Value) -> Result<()>;
+
+    /// The step-journal entries of a run whose key starts with `prefix`.
+    fn journal(&self, run_id: &str, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
+
     /// Claims a run's checkpoint for `owner` (`pid@host`) so that only one process resumes it
     /// (01-cli.md §7.1). A claim is exclusive even against the same owner string. A claim whose
     /// owner is a process on this host that no longer exists, or that is at least `stale_after`

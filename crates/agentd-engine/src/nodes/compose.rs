@@ -119,10 +119,25 @@ pub(super) async fn map(
         )));
     }
     let window = config.max_concurrent.unwrap_or(4).max(1) as usize;
+    let journal = Journal::open(engine, state, node);
+    let replayed = journal.as_ref().map(Journal::finished).unwrap_or_default();
     // A sliding window: the next element starts as soon as any child finishes; results keep
-    // input order.
-    let results: Vec<_> = futures_util::stream::iter(items)
-        .map(|item| soft_child(engine, state, node, &config.workflow, config.start.as_deref(), item))
+    // input order. Elements finished before a crash are replayed from the journal.
+    let results: Vec<_> = futures_util::stream::iter(items.into_iter().enumerate())
+        .map(|(index, item)| {
+            let replay = replayed.get(&index).cloned();
+            let journal = journal.as_ref();
+            async move {
+                if let Some(done) = replay {
+                    return (None, Ok(done));
+                }
+                let element = soft_child(engine, state, node, &config.workflow, config.start.as_deref(), item).await;
+                if let (Some(journal), (_, Ok(soft))) = (journal, &element) {
+                    journal.record(index, soft);
+                }
+                element
+            }
+        })
         .buffered(window)
         .collect()
         .await;
@@ -147,6 +162,56 @@ fn fan_in(state: &RunState<'_>, results: Vec<Element>) -> Result<Step, NodeError
     }
     let label = (!ok).then(|| "error".to_string());
     Ok(Step::Continue { output: json!({"ok": ok, "results": out}), label })
+}
+
+/// The step journal of one `map` execution: finished elements, keyed by the run, the node and the
+/// walk step, so a resumed run replays them and a later visit of the node (a loop) does not.
+struct Journal {
+    store: Arc<dyn agentd_store::Store>,
+    scrubber: crate::secrets::Scrubber,
+    run_id: String,
+    prefix: String,
+}
+
+impl Journal {
+    fn open(engine: &Engine, state: &RunState<'_>, node: &Node) -> Option<Journal> {
+        if !state.journal || state.dry_run {
+            return None;
+        }
+        let store = engine.store_handle()?.get().ok()?;
+        let prefix = format!("map/{}/{}/", node.id, state.step);
+        let scrubber = engine.secrets().scrubber().clone();
+        Some(Journal { store, scrubber, run_id: state.execution_id.clone(), prefix })
+    }
+
+    /// Elements recorded by an earlier attempt of this step.
+    fn finished(&self) -> std::collections::HashMap<usize, Result<Value, String>> {
+        let entries = self.store.journal(&self.run_id, &self.prefix).unwrap_or_default();
+        entries
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let index = key.strip_prefix(&self.prefix)?.parse().ok()?;
+                let result = match (value.get("result"), value.get("error").and_then(Value::as_str)) {
+                    (Some(result), _) => Ok(result.clone()),
+                    (None, Some(error)) => Err(error.to_string()),
+                    (None, None) => return None,
+                };
+                Some((index, result))
+            })
+            .collect()
+    }
+
+    /// Records a finished element (best effort: without it the element just runs again).
+    fn record(&self, index: usize, result: &Result<Value, String>) {
+        let mut value = match result {
+            Ok(value) => json!({"result": value}),
+            Err(error) => json!({"error": error}),
+        };
+        self.scrubber.scrub_value(&mut value);
+        if let Err(e) = self.store.journal_put(&self.run_id, &format!("{}{index}", self.prefix), &value) {
+            tracing::warn!(run_id = %self.run_id, reason = %e, "map element not journaled");
+        }
+    }
 }
 
 /// One child whose failures are soft (`parallel`, `map`): `Ok(Err(text))` is an error element.

@@ -312,6 +312,7 @@ pub(super) fn summaries(transaction: &Transaction<'_>) -> Attempt<Vec<Checkpoint
 
 /// Deletes a run's checkpoint rows; returns whether it had one.
 pub(super) fn delete(transaction: &Transaction<'_>, run_id: &str) -> Attempt<bool> {
+    transaction.prepare_cached("DELETE FROM step_journal WHERE run_id = ?1")?.execute([run_id])?;
     transaction.prepare_cached("DELETE FROM checkpoint_outputs WHERE run_id = ?1")?.execute([run_id])?;
     transaction.prepare_cached("DELETE FROM checkpoint_trace WHERE run_id = ?1")?.execute([run_id])?;
     transaction.prepare_cached("DELETE FROM checkpoint_documents WHERE run_id = ?1")?.execute([run_id])?;
@@ -365,4 +366,21 @@ pub(super) fn release(transaction: &Transaction<'_>, run_id: &str, owner: &str) 
         )?
         .execute([run_id, owner])?;
     Ok(())
+}
+
+/// Records one journal entry (replacing an earlier one with the same key).
+pub(super) fn journal_put(transaction: &Transaction<'_>, run_id: &str, key: &str, value: &str) -> Attempt<()> {
+    transaction
+        .prepare_cached("INSERT OR REPLACE INTO step_journal (run_id, key, value) VALUES (?1, ?2, ?3)")?
+        .execute([run_id, key, value])?;
+    Ok(())
+}
+
+/// Journal entries of a run whose key starts with `prefix`, as raw JSON text.
+pub(super) fn journal(transaction: &Transaction<'_>, run_id: &str, prefix: &str) -> Attempt<Vec<(String, String)>> {
+    let mut statement = transaction
+        .prepare_cached("SELECT key, value FROM step_journal WHERE run_id = ?1 AND substr(key, 1, ?3) = ?2")?;
+    let length = i64::try_from(prefix.len()).unwrap_or(i64::MAX);
+    let rows = statement.query_map(rusqlite::params![run_id, prefix, length], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<(String, String)>>>()?)
 }

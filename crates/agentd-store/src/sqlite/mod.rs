@@ -342,6 +342,16 @@ impl Store for SqliteStore {
         self.write(|transaction| checkpoints::delete(transaction, run_id))
     }
 
+    fn journal_put(&self, run_id: &str, key: &str, value: &serde_json::Value) -> Result<()> {
+        let text = value.to_string();
+        self.write(|transaction| checkpoints::journal_put(transaction, run_id, key, &text))
+    }
+
+    fn journal(&self, run_id: &str, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows = self.read(|transaction| checkpoints::journal(transaction, run_id, prefix))?;
+        Ok(rows.into_iter().filter_map(|(key, text)| serde_json::from_str(&text).ok().map(|v| (key, v))).collect())
+    }
+
     fn claim(&self, run_id: &str, owner: &str, stale_after: Duration) -> Result<Claim> {
         let now = jiff::Timestamp::now();
         self.write(|transaction| checkpoints::claim(transaction, run_id, owner, stale_after, now))

@@ -111,8 +111,19 @@ CREATE TABLE idempotency (
 CREATE INDEX idempotency_expiry ON idempotency (expires_at_ms);
 ";
 
+/// Version 2: the step journal — results of finished parts of a node (one `map` element each),
+/// so a resumed run does not redo them.
+const VERSION_2: &str = "
+CREATE TABLE step_journal (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+";
+
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 1] = [VERSION_1];
+const MIGRATIONS: [&str; 2] = [VERSION_1, VERSION_2];
 
 /// The schema version this build writes: the number of migrations it knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

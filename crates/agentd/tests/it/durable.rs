@@ -1462,3 +1462,85 @@ fn a_locked_state_db_is_a_clear_error_and_loses_nothing() {
     let listing = list_checkpoints(&scratch);
     assert!(listing.contains("paused"), "{listing}");
 }
+
+/// A map whose third element blocks until the test unblocks it; each element logs its item.
+const MAP_CRASH: &str = r#"name = "map_crash"
+
+[[start_nodes]]
+name = "main"
+source = "manual"
+entry_node = "prepare"
+
+[[nodes]]
+id = "prepare"
+type = "template_render"
+template = "go"
+
+[[nodes]]
+id = "each"
+type = "map"
+items_from = "trigger.items"
+workflow = "element.toml"
+max_items = 10
+max_concurrent = 1
+
+[[edges]]
+from = "prepare"
+to = "each"
+"#;
+
+const ELEMENT: &str = r#"name = "element"
+
+[[start_nodes]]
+name = "main"
+source = "manual"
+entry_node = "work"
+
+[[nodes]]
+id = "work"
+type = "shell_run"
+command = "/bin/sh"
+args_from = "trigger.input"
+timeout_secs = 120
+"#;
+
+#[cfg(unix)]
+#[test]
+fn a_run_killed_during_a_map_resumes_without_rerunning_finished_elements() {
+    let scratch = Scratch::new();
+    scratch.write("map_crash.toml", MAP_CRASH);
+    scratch.write("element.toml", ELEMENT);
+    let pipe = scratch.path("pipe");
+    assert!(Command::new("mkfifo").arg(&pipe).status().expect("mkfifo").success());
+    let log = scratch.path("log.txt");
+    let item = |name: &str, block: bool| {
+        let wait = if block { format!("; cat {} > /dev/null", pipe.display()) } else { String::new() };
+        json!(["-c", format!("echo {name} >> {}{wait}; echo {name}", log.display())])
+    };
+    let input = json!({"items": [item("a", false), item("b", false), item("c", true), item("d", false)]}).to_string();
+    let args = ["run", "map_crash.toml", "--quiet", "--checkpoint-each-node", "--input", &input];
+    let mut reap = Reap(Some(spawnable(&scratch, &args).spawn().expect("spawn agentd")));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains('c') {
+        assert!(reap.0.as_mut().expect("child").try_wait().expect("try_wait").is_none(), "agentd exited early");
+        assert!(Instant::now() < deadline, "element c never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_9(&mut reap);
+    let listing = list_checkpoints(&scratch);
+    let run_id = listing.split_once("  ").map(|(id, _)| id.to_string()).expect("a checkpoint");
+    assert_eq!(listing, format!("{}\n", checkpoint_line(&run_id, "recoverable", "map_crash", "each")));
+    // Unblock element c for the resumed run.
+    std::fs::remove_file(&pipe).expect("rm fifo");
+    scratch.write("pipe", "");
+    let run = st(&scratch, &["--config", "map_crash.toml", "--resume", &run_id, "--quiet"]);
+    run.code(0);
+    let results = run.json()["final_value"]["results"].clone();
+    let stdout: Vec<Value> = results.as_array().into_iter().flatten().map(|r| r["result"]["stdout"].clone()).collect();
+    assert_eq!(stdout, vec![json!("a\n"), json!("b\n"), json!("c\n"), json!("d\n")], "results in input order");
+    let lines = std::fs::read_to_string(&log).expect("log");
+    let count = |name: &str| lines.lines().filter(|l| *l == name).count();
+    assert_eq!((count("a"), count("b"), count("d")), (1, 1, 1), "finished elements ran exactly once: {lines}");
+    assert!((1..=2).contains(&count("c")), "the interrupted element ran at most twice: {lines}");
+    assert_eq!(list_checkpoints(&scratch), format!("no checkpoints in {STATE}\n"));
+}
