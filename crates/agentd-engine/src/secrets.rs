@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+use agentd_workflow::EnvSecret;
 use agentd_workflow::{CommandSecret, FileSecret, NodeKind, OAuth2Secret, SecretConfig, SecretSource, Workflow};
 use serde_json::Value;
 
@@ -177,30 +179,7 @@ impl Registry {
     /// environment fallback) are read directly; `command` and `oauth2` block the calling thread
     /// on the current multi-threaded runtime.
     pub fn resolve_blocking(&self, name: &str) -> Result<String, SecretError> {
-        let direct = match self.entries.get(name) {
-            None => Some(match std::env::var(name) {
-                Ok(v) if !v.is_empty() => Ok(v),
-                _ => Err(SecretError {
-                    name: name.to_string(),
-                    reason: format!("not declared in [[secrets]] and environment variable `{name}` is not set"),
-                }),
-            }),
-            Some(SecretSource::Env(env)) => Some(match std::env::var(&env.var) {
-                Ok(v) if !v.is_empty() => Ok(v),
-                Ok(_) => Err(SecretError {
-                    name: name.into(),
-                    reason: format!("environment variable `{}` is empty", env.var),
-                }),
-                Err(_) => Err(SecretError {
-                    name: name.into(),
-                    reason: format!("environment variable `{}` is not set", env.var),
-                }),
-            }),
-            Some(SecretSource::File(file)) => {
-                Some(read_file_secret(file).map_err(|reason| SecretError { name: name.into(), reason }))
-            }
-            Some(_) => None,
-        };
+        let direct = self.resolve_direct(name);
         let value = match direct {
             Some(result) => result?,
             None => match tokio::runtime::Handle::try_current() {
@@ -215,6 +194,25 @@ impl Registry {
         };
         self.scrubber.add(&value);
         Ok(value)
+    }
+
+    /// The sources read without waiting — `env`, `file` and the environment fallback — or `None`
+    /// for `command` and `oauth2`. The one place those sources are read.
+    fn resolve_direct(&self, name: &str) -> Option<Result<String, SecretError>> {
+        let fail = |reason: String| SecretError { name: name.to_string(), reason };
+        let env = |var: &str, absent: String| match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(v),
+            Ok(_) => Err(fail(format!("environment variable `{var}` is empty"))),
+            Err(_) => Err(fail(absent)),
+        };
+        match self.entries.get(name) {
+            None => {
+                Some(env(name, format!("not declared in [[secrets]] and environment variable `{name}` is not set")))
+            }
+            Some(SecretSource::Env(e)) => Some(env(&e.var, format!("environment variable `{}` is not set", e.var))),
+            Some(SecretSource::File(file)) => Some(read_file_secret(file).map_err(fail)),
+            Some(SecretSource::Command(_) | SecretSource::OAuth2(_)) => None,
+        }
     }
 
     /// `resolve(NAME)` (08 §3.2). The value is added to the scrubber.
@@ -234,26 +232,21 @@ impl Registry {
             if depth > MAX_DEPTH {
                 return Err(fail("secret reference cycle".into()));
             }
-            let Some(source) = self.entries.get(name) else {
-                return match std::env::var(name) {
-                    Ok(v) if !v.is_empty() => Ok(v),
-                    _ => Err(fail(format!("not declared in [[secrets]] and environment variable `{name}` is not set"))),
-                };
-            };
-            match source {
-                SecretSource::Env(env) => match std::env::var(&env.var) {
-                    Ok(v) if !v.is_empty() => Ok(v),
-                    Ok(_) => Err(fail(format!("environment variable `{}` is empty", env.var))),
-                    Err(_) => Err(fail(format!("environment variable `{}` is not set", env.var))),
-                },
-                SecretSource::File(file) => read_file_secret(file).map_err(fail),
-                SecretSource::Command(command) => self.cached(name, || run_command(command)).await.map_err(fail),
-                SecretSource::OAuth2(oauth) => {
+            if let Some(direct) = self.resolve_direct(name) {
+                return direct;
+            }
+            match self.entries.get(name) {
+                Some(SecretSource::Command(command)) => self.cached(name, || run_command(command)).await.map_err(fail),
+                Some(SecretSource::OAuth2(oauth)) => {
                     let id = self.resolve_at(&oauth.client_id_env, depth + 1).await?;
                     let secret = self.resolve_at(&oauth.client_secret_env, depth + 1).await?;
                     self.scrubber.add(&id);
                     self.scrubber.add(&secret);
                     self.cached(name, || fetch_token(oauth, id, secret)).await.map_err(fail)
+                }
+                // `resolve_direct` answered for every other source.
+                Some(SecretSource::Env(_) | SecretSource::File(_)) | None => {
+                    Err(fail("secret source could not be read".into()))
                 }
             }
         })
@@ -467,5 +460,97 @@ fn placeholders<'a>(values: impl Iterator<Item = &'a String>, names: &mut BTreeS
             }
             rest = &after[close + 2..];
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, source: SecretSource) -> SecretConfig {
+        SecretConfig { name: name.to_string(), source }
+    }
+
+    fn reason(registry: &Registry, name: &str) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        runtime.block_on(registry.resolve(name)).expect_err("must fail").to_string()
+    }
+
+    #[test]
+    fn bad_file_and_command_sources_are_clear_errors_without_values() {
+        let dir = tempfile::tempdir().expect("dir");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "  \n").expect("write");
+        let binary = dir.path().join("binary");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).expect("write");
+        let file =
+            |path: &std::path::Path| SecretSource::File(FileSecret { path: path.display().to_string(), trim: None });
+        let command = |argv: &[&str], timeout: Option<u64>| {
+            SecretSource::Command(CommandSecret {
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+                timeout_secs: timeout,
+                ttl_secs: None,
+            })
+        };
+        let registry = Registry::new(
+            &[
+                entry("missing", file(&dir.path().join("nope"))),
+                entry("empty", file(&empty)),
+                entry("binary", file(&binary)),
+                entry("fails", command(&["/bin/sh", "-c", "echo leaked-value; exit 3"], None)),
+                entry("silent", command(&["/bin/true"], None)),
+                entry("slow", command(&["/bin/sleep", "30"], Some(1))),
+                entry("nowhere", command(&["/no/such/program"], None)),
+            ],
+            Scrubber::default(),
+        )
+        .expect("registry");
+        assert!(
+            reason(&registry, "missing").starts_with("secret `missing`: read "),
+            "{}",
+            reason(&registry, "missing")
+        );
+        assert!(reason(&registry, "empty").ends_with(" is empty"));
+        assert!(reason(&registry, "binary").ends_with(" is not valid UTF-8"));
+        assert_eq!(reason(&registry, "fails"), "secret `fails`: command exited with status 3");
+        assert_eq!(reason(&registry, "silent"), "secret `silent`: command printed nothing");
+        let started = std::time::Instant::now();
+        assert_eq!(reason(&registry, "slow"), "secret `slow`: command timed out after 1s");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded by the timeout");
+        assert!(reason(&registry, "nowhere").starts_with("secret `nowhere`: spawn /no/such/program: "));
+        assert!(
+            reason(&registry, "UNSET_VARIABLE_FOR_TEST")
+                .ends_with("environment variable `UNSET_VARIABLE_FOR_TEST` is not set")
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_reference_cycles_are_refused() {
+        let env = || SecretSource::Env(EnvSecret { var: "X".into() });
+        assert!(Registry::new(&[entry("a", env()), entry("a", env())], Scrubber::default()).is_err());
+        let oauth = |id: &str| {
+            SecretSource::OAuth2(OAuth2Secret {
+                token_url: "https://127.0.0.1/token".into(),
+                client_id_env: id.into(),
+                client_secret_env: id.into(),
+                scopes: vec![],
+                extra_params: Default::default(),
+                auth_style: None,
+                skew_secs: None,
+            })
+        };
+        let registry =
+            Registry::new(&[entry("a", oauth("b")), entry("b", oauth("a"))], Scrubber::default()).expect("registry");
+        assert_eq!(reason(&registry, "a"), "secret `b`: secret reference cycle", "named where the cycle closes");
+    }
+
+    #[test]
+    fn the_scrubber_replaces_known_values_everywhere_in_a_document() {
+        let scrubber = Scrubber::default();
+        scrubber.add("abc");
+        scrubber.add("sekrit-value");
+        let mut doc = serde_json::json!({"a": "x sekrit-value y", "sekrit-value": ["abc", {"k": "sekrit-value"}]});
+        scrubber.scrub_value(&mut doc);
+        assert_eq!(doc, serde_json::json!({"a": "x <redacted> y", "<redacted>": ["abc", {"k": "<redacted>"}]}));
     }
 }
