@@ -13,7 +13,7 @@ use super::{Step, resolve};
 use crate::error::{Category, NodeError};
 use crate::graph::Graph;
 use crate::run::{ParentLink, RunState};
-use crate::{Cancel, ChildTrace, Engine, Outcome, RunRequest};
+use crate::{ChildTrace, Engine, Outcome, RunRequest};
 
 /// Composition depth limit (04 §8).
 const MAX_DEPTH: u32 = 8;
@@ -293,7 +293,8 @@ async fn run_child(
         trigger_kind: "manual".to_string(),
         timeout: state.deadline.saturating_duration_since(Instant::now()),
         dry_run: state.dry_run,
-        cancel: child_cancel(&state.cancel),
+        // The child shares the parent's cancellation: cancelling the parent cancels it.
+        cancel: state.cancel.clone(),
         resume: None,
     };
     let link = ParentLink { depth, fs_written: state.fs_written.clone(), budget_tokens: state.budget_tokens.clone() };
@@ -326,11 +327,6 @@ async fn run_child(
 /// Attaches child traces to the composing node's trace entry, in declaration / input order.
 fn attach(state: &RunState<'_>, traces: impl IntoIterator<Item = ChildTrace>) {
     state.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(traces);
-}
-
-/// The child shares the parent's cancellation: cancelling the parent cancels it.
-fn child_cancel(parent: &Cancel) -> Cancel {
-    parent.clone()
 }
 
 fn a_type(value: &Value) -> &'static str {
